@@ -1,0 +1,92 @@
+"""The data that crosses the simulator boundary: observations and actions, RLBench-shaped.
+
+Conventions (same as RLBench):
+- quaternions are xyzw; poses are xyz + quaternion (7 numbers);
+- camera extrinsics are the 4x4 camera-to-world pose, with the camera looking along +z of
+  its frame (OpenCV convention: x right, y down); intrinsics are the 3x3 pinhole matrix;
+- depth is in metres along the optical axis; background pixels are at ``far``;
+- gripper_open is 1.0 when open, 0.0 when closed.
+The episode time step is never part of an observation.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+CAMERAS: tuple[str, ...] = ("front", "left_shoulder", "right_shoulder", "wrist")
+OPTIONAL_CAMERAS: tuple[str, ...] = ("overhead",)
+IMAGE_SIZE = 128
+
+
+@dataclass
+class CameraObs:
+    rgb: np.ndarray          # (H, W, 3) uint8
+    depth: np.ndarray        # (H, W) float32, metres
+    intrinsics: np.ndarray   # (3, 3) float64
+    extrinsics: np.ndarray   # (4, 4) float64, camera-to-world
+    near: float
+    far: float
+    mask: np.ndarray | None = None  # (H, W) int32 segmentation (geom ids), optional
+
+
+@dataclass
+class Observation:
+    joint_positions: np.ndarray        # (7,)
+    joint_velocities: np.ndarray       # (7,)
+    joint_forces: np.ndarray           # (7,)
+    gripper_open: float                # 1.0 open, 0.0 closed
+    gripper_pose: np.ndarray           # (7,) xyz + quaternion xyzw
+    gripper_matrix: np.ndarray         # (4, 4)
+    gripper_joint_positions: np.ndarray  # (2,) finger joints, metres
+    task_low_dim_state: np.ndarray     # (N,) task-specific object state
+    ignore_collisions: float = 1.0
+    cameras: dict[str, CameraObs] = field(default_factory=dict)
+    misc: dict = field(default_factory=dict)
+
+    def low_dim_dict(self) -> dict:
+        """Everything but the images, as plain arrays/floats (what low_dim_obs stores)."""
+        d = {
+            "joint_positions": self.joint_positions,
+            "joint_velocities": self.joint_velocities,
+            "joint_forces": self.joint_forces,
+            "gripper_open": float(self.gripper_open),
+            "gripper_pose": self.gripper_pose,
+            "gripper_matrix": self.gripper_matrix,
+            "gripper_joint_positions": self.gripper_joint_positions,
+            "task_low_dim_state": self.task_low_dim_state,
+            "ignore_collisions": float(self.ignore_collisions),
+        }
+        for name, cam in self.cameras.items():
+            d[f"{name}_camera_intrinsics"] = cam.intrinsics
+            d[f"{name}_camera_extrinsics"] = cam.extrinsics
+            d[f"{name}_camera_near"] = float(cam.near)
+            d[f"{name}_camera_far"] = float(cam.far)
+        return d
+
+
+@dataclass
+class Action:
+    """RLBench's EndEffectorPoseViaPlanning + Discrete gripper, as one record.
+
+    As a flat vector (``to_array``/``from_array``): [x, y, z, qx, qy, qz, qw, gripper_open,
+    ignore_collisions] (9 numbers), the layout ARP predicts.
+    """
+    position: np.ndarray               # (3,) metres, world frame
+    quaternion: np.ndarray             # (4,) xyzw
+    gripper_open: bool = True
+    ignore_collisions: bool = True
+
+    def to_array(self) -> np.ndarray:
+        return np.concatenate([np.asarray(self.position, float), np.asarray(self.quaternion, float),
+                               [float(self.gripper_open), float(self.ignore_collisions)]])
+
+    @classmethod
+    def from_array(cls, a) -> "Action":
+        a = np.asarray(a, dtype=float).reshape(-1)
+        if a.shape[0] != 9:
+            raise ValueError(f"an action has 9 numbers [xyz(3), quat xyzw(4), gripper_open, "
+                             f"ignore_collisions]; got {a.shape[0]}")
+        if not np.all(np.isfinite(a)):
+            raise ValueError(f"action contains NaN or inf: {a.tolist()}")
+        return cls(a[:3].copy(), a[3:7].copy(), bool(a[7] > 0.5), bool(a[8] > 0.5))
