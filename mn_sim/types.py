@@ -90,3 +90,22 @@ class Action:
         if not np.all(np.isfinite(a)):
             raise ValueError(f"action contains NaN or inf: {a.tolist()}")
         return cls(a[:3].copy(), a[3:7].copy(), bool(a[7] > 0.5), bool(a[8] > 0.5))
+
+
+@dataclass
+class Demo:
+    """One demonstration: the observations recorded while the expert ran one episode.
+
+    ``observations[0]`` is the state after reset; later ones are taken at the recording
+    rate during motions (or only at the end of each action when keyframe-only).
+    ``action_frames[k]`` is the index of the observation recorded when expert action k ended.
+    """
+    task: str
+    variation: int
+    descriptions: list[str]
+    seed: int
+    observations: list[Observation]
+    success: bool
+    failure_reason: str = ""
+    action_frames: list[int] = field(default_factory=list)
+    frame_rate: float | None = None   # frames per simulated second; None = keyframe-only

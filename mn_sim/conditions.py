@@ -1,0 +1,103 @@
+"""Success conditions, declared by tasks (RLBench's backend/conditions.py, re-thought).
+
+A condition is a callable on the Sim returning (met, done_flag); the task is successful when all
+its success conditions are met at the same time.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+class Condition:
+    def condition_met(self, sim) -> bool:
+        raise NotImplementedError
+
+    def reset(self) -> None:
+        pass
+
+
+class JointCondition(Condition):
+    """A joint has moved at least `threshold` from `start` (in its own units: rad or m)."""
+
+    def __init__(self, joint: str, threshold: float, start: float = 0.0, direction: int = 1):
+        self.joint, self.threshold, self.start, self.direction = joint, threshold, start, direction
+
+    def condition_met(self, sim) -> bool:
+        return self.direction * (sim.joint_qpos(self.joint) - self.start) >= self.threshold
+
+
+class DetectedCondition(Condition):
+    """A body's origin lies inside an axis-aligned box given in a site's frame (or not, if negated).
+
+    `half_extents` are half sizes of the box centred on the site."""
+
+    def __init__(self, body: str, site: str, half_extents, negated: bool = False):
+        self.body, self.site, self.half, self.negated = body, site, np.asarray(half_extents), negated
+
+    def condition_met(self, sim) -> bool:
+        sid = sim.model.site(self.site).id
+        R = sim.data.site_xmat[sid].reshape(3, 3)
+        local = R.T @ (sim.body_pos(self.body) - sim.data.site_xpos[sid])
+        inside = bool(np.all(np.abs(local) <= self.half))
+        return inside != self.negated
+
+
+class NothingGrasped(Condition):
+    def condition_met(self, sim) -> bool:
+        return len(sim.grasped_bodies()) == 0
+
+
+class GraspedCondition(Condition):
+    def __init__(self, body: str):
+        self.body = body
+
+    def condition_met(self, sim) -> bool:
+        return sim.model.body(self.body).id in sim.grasped_bodies()
+
+
+class ContactCondition(Condition):
+    """Two bodies touch (e.g. a block resting on a target or on another block)."""
+
+    def __init__(self, body_a: str, body_b: str):
+        self.a, self.b = body_a, body_b
+
+    def condition_met(self, sim) -> bool:
+        a, b = sim.model.body(self.a).id, sim.model.body(self.b).id
+        return len(sim.contacts_between({a}, {b})) > 0
+
+
+class OrderedConditions(Condition):
+    """Each sub-condition must become true in order; once met, it stays met (latched)."""
+
+    def __init__(self, conditions: list[Condition]):
+        self.conditions = conditions
+        self.reached = 0
+
+    def reset(self) -> None:
+        self.reached = 0
+
+    def condition_met(self, sim) -> bool:
+        while self.reached < len(self.conditions):
+            nxt = self.conditions[self.reached]
+            # a later one met before its turn breaks the order
+            for later in self.conditions[self.reached + 1:]:
+                if later.condition_met(sim) and not nxt.condition_met(sim):
+                    return False
+            if not nxt.condition_met(sim):
+                return False
+            self.reached += 1
+        return True
+
+
+class LatchedCondition(Condition):
+    """True from the first time the wrapped condition was met (a button that was pressed)."""
+
+    def __init__(self, condition: Condition):
+        self.condition, self.latched = condition, False
+
+    def reset(self) -> None:
+        self.latched = False
+
+    def condition_met(self, sim) -> bool:
+        self.latched = self.latched or self.condition.condition_met(sim)
+        return self.latched

@@ -1,0 +1,93 @@
+"""Names and paths of the RLBench/PerAct dataset layout.
+
+    <root>/<task>/all_variations/episodes/episode<N>/
+        {cam}_rgb/<i>.png  {cam}_depth/<i>.png  [{cam}_mask/<i>.png]
+        low_dim_obs.npz            (mn; PerAct: low_dim_obs.pkl)
+        variation_descriptions.json, variation_number.json   (PerAct: .pkl)
+        kfs.json                   keyframe indices (ARP's name)
+        front.mp4                  front camera video
+        episode.json               meta data; written last: the completion marker
+
+An mn episode is complete when ``episode.json`` exists; a PerAct episode (no episode.json)
+when ``low_dim_obs.pkl`` exists (RLBench writes it after the images). Folders named
+``episode<N>.tmp-<pid>`` are unfinished writes and never episodes.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+VARIATIONS_ALL_FOLDER = "all_variations"
+EPISODES_FOLDER = "episodes"
+EPISODE_FOLDER = "episode{}"
+TMP_SUFFIX = ".tmp-"            # episode<N>.tmp-<pid>
+IMAGE_FORMAT = "{}.png"
+
+LOW_DIM_NPZ = "low_dim_obs.npz"
+LOW_DIM_PKL = "low_dim_obs.pkl"
+VARIATION_DESCRIPTIONS_JSON = "variation_descriptions.json"
+VARIATION_DESCRIPTIONS_PKL = "variation_descriptions.pkl"
+VARIATION_NUMBER_JSON = "variation_number.json"
+VARIATION_NUMBER_PKL = "variation_number.pkl"
+KEYFRAMES_JSON = "kfs.json"
+VIDEO_FILE = "front.mp4"
+VIDEO_CAMERA = "front"
+META_JSON = "episode.json"
+
+FORMAT_NAME = "mn-rlbench"
+FORMAT_VERSION = 1
+
+# Cameras RLBench can save (PerAct uses the first four plus overhead).
+KNOWN_CAMERAS = ("front", "left_shoulder", "right_shoulder", "wrist", "overhead")
+
+_EPISODE_RE = re.compile(r"^episode(\d+)$")
+_TMP_RE = re.compile(r"^episode(\d+)\.tmp-(\d+)$")
+
+
+def episodes_dir(root: str | Path, task: str) -> Path:
+    """``<root>/<task>/all_variations/episodes``."""
+    return Path(root) / task / VARIATIONS_ALL_FOLDER / EPISODES_FOLDER
+
+
+def episode_dir(root: str | Path, task: str, index: int) -> Path:
+    return episodes_dir(root, task) / EPISODE_FOLDER.format(index)
+
+
+def image_path(episode: str | Path, camera: str, kind: str, frame: int) -> Path:
+    """``episode/{camera}_{kind}/{frame}.png`` with kind in rgb, depth, mask."""
+    return Path(episode) / f"{camera}_{kind}" / IMAGE_FORMAT.format(frame)
+
+
+def episode_index(name: str) -> int | None:
+    """N for a folder named ``episode<N>``; None for anything else (tmp folders included)."""
+    m = _EPISODE_RE.match(name)
+    return int(m.group(1)) if m else None
+
+
+def tmp_episode_info(name: str) -> tuple[int, int] | None:
+    """(N, pid) for a folder named ``episode<N>.tmp-<pid>``, else None."""
+    m = _TMP_RE.match(name)
+    return (int(m.group(1)), int(m.group(2))) if m else None
+
+
+def is_complete(path: str | Path) -> bool:
+    """True if ``path`` is a finished episode folder (mn or PerAct), never for tmp folders."""
+    path = Path(path)
+    if episode_index(path.name) is None or not path.is_dir():
+        return False
+    if (path / META_JSON).is_file():
+        return True
+    return (path / LOW_DIM_PKL).is_file() and not (path / LOW_DIM_NPZ).exists()
+
+
+def list_episode_dirs(episodes: str | Path) -> list[Path]:
+    """Complete episode folders under an ``episodes`` folder, sorted by N."""
+    episodes = Path(episodes)
+    if not episodes.is_dir():
+        return []
+    found = []
+    for p in episodes.iterdir():
+        n = episode_index(p.name)
+        if n is not None and is_complete(p):
+            found.append((n, p))
+    return [p for _, p in sorted(found)]

@@ -1,0 +1,176 @@
+"""MNEnv: a gymnasium-style environment over the MuJoCo Panda and the RLBench task suite.
+
+    env = MNEnv()
+    obs, info = env.reset(seed=0, options={"task": "open_drawer", "variation": 2})
+    obs, reward, terminated, truncated, info = env.step(action)   # action: 9 numbers or Action
+
+An action is RLBench's EndEffectorPoseViaPlanning + discrete gripper: [x, y, z, qx, qy, qz, qw,
+gripper_open, ignore_collisions]. A target that is unreachable, or whose path collides (unless
+collisions are ignored), ends the episode as a failure; info["failure_reason"] says why.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+try:
+    import gymnasium as gym
+    from gymnasium import spaces
+    _Base = gym.Env
+except ImportError:  # gymnasium is optional at import time
+    gym, spaces, _Base = None, None, object
+
+from mn_sim.sim import Sim
+from mn_sim.tasks.base import check_variation
+from mn_sim.tasks.registry import make_task
+from mn_sim.types import CAMERAS, Action, Demo, Observation
+
+MAX_EPISODE_STEPS = 25
+
+
+class MNEnv(_Base):
+    metadata = {"render_modes": ["rgb_array"]}
+
+    def __init__(self, image_size: int = 128, cameras=CAMERAS, max_steps: int = MAX_EPISODE_STEPS,
+                 task: str | None = None, render_mode: str | None = "rgb_array"):
+        self.image_size = image_size
+        self.cameras = tuple(cameras)
+        self.max_steps = max_steps
+        self.render_mode = render_mode
+        self.default_task = task
+        self.sim: Sim | None = None
+        self.task = None
+        self.descriptions: list[str] = []
+        self.steps = 0
+        self.done = False
+        if spaces is not None:
+            self.action_space = spaces.Box(low=-np.inf, high=np.inf, shape=(9,), dtype=np.float64)
+            img = spaces.Box(0, 255, (image_size, image_size, 3), np.uint8)
+            dep = spaces.Box(0.0, np.inf, (image_size, image_size), np.float32)
+            self.observation_space = spaces.Dict({
+                **{f"{c}_rgb": img for c in self.cameras},
+                **{f"{c}_depth": dep for c in self.cameras},
+                "joint_positions": spaces.Box(-np.inf, np.inf, (7,), np.float64),
+                "gripper_pose": spaces.Box(-np.inf, np.inf, (7,), np.float64),
+                "gripper_open": spaces.Box(0.0, 1.0, (1,), np.float64),
+            })
+
+    # ------------------------------------------------------------------ set-up
+    def _load_task(self, name: str) -> None:
+        if self.task is not None and self.task.name == name:
+            return
+        task = make_task(name)   # raises with the list of known tasks
+        if self.sim is not None:
+            self.sim.close()
+        self.sim = Sim(task, image_size=self.image_size, cameras=self.cameras)
+        task.sim = self.sim
+        self.sim.monitor = task.monitor
+        self.task = task
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        options = dict(options or {})
+        name = options.get("task", self.default_task if self.task is None else self.task.name)
+        if name is None:
+            raise ValueError("reset needs options={'task': <name>}; see `mn tasks` for the names")
+        self._load_task(name)
+        variation = check_variation(self.task, options.get("variation", 0))
+        if spaces is not None:
+            super().reset(seed=seed)
+        self.task.rng = np.random.default_rng(seed)
+        self.task.variation = variation
+        self.sim.reset_robot()
+        self.descriptions = list(self.task.init_episode(variation))
+        self.sim.forward()
+        self.sim.settle(0.2)
+        self.steps, self.done = 0, False
+        obs = self.observe(render=options.get("render", True))
+        return obs, {"descriptions": self.descriptions, "variation": variation, "task": name}
+
+    # ------------------------------------------------------------------ stepping
+    def observe(self, render: bool = True) -> Observation:
+        return self.sim.observe(self.task.low_dim_state(), render=render)
+
+    def step(self, action, render: bool = True):
+        if self.sim is None or self.done:
+            raise RuntimeError("call reset() before step() (and again after an episode ends)")
+        if not isinstance(action, Action):
+            try:
+                action = Action.from_array(action)
+            except ValueError as e:
+                return self._end(False, f"invalid action: {e}", render)
+        result = self.sim.execute(action.position, action.quaternion, action.gripper_open,
+                                  action.ignore_collisions)
+        self.steps += 1
+        if not result.ok:
+            return self._end(False, result.reason, render)
+        success = self.task.success()
+        truncated = (not success) and self.steps >= self.max_steps
+        self.done = success or truncated
+        obs = self.sim.observe(self.task.low_dim_state(), render=render,
+                               ignore_collisions=float(action.ignore_collisions))
+        return obs, float(success), success, truncated, {"success": success, "failure_reason": ""}
+
+    def _end(self, success: bool, reason: str, render: bool):
+        self.done = True
+        self.steps += 1
+        obs = self.observe(render=render)
+        return obs, 0.0, True, False, {"success": success, "failure_reason": reason}
+
+    def render(self):
+        return self.sim.render_cameras(["front"])["front"].rgb
+
+    # ------------------------------------------------------------------ demonstrations
+    def record_demo(self, task: str, variation: int, seed: int, frame_rate: float | None = 20.0,
+                    max_steps: int = MAX_EPISODE_STEPS) -> Demo:
+        """Run the task's scripted expert and record observations.
+
+        frame_rate: frames per simulated second during motions; None records only after each
+        action (keyframe-only)."""
+        obs0, info = self.reset(seed=seed, options={"task": task, "variation": variation})
+        frames: list[Observation] = [obs0]
+        action_frames: list[int] = []
+        ignore = [1.0]
+
+        def grab():
+            frames.append(self.sim.observe(self.task.low_dim_state(), ignore_collisions=ignore[0]))
+
+        self.sim.start_recording(None if frame_rate is None else 1.0 / frame_rate,
+                                 grab if frame_rate else None)
+        success, reason = False, ""
+        try:
+            for action in self.task.expert():
+                ignore[0] = float(action.ignore_collisions)
+                obs, _, terminated, truncated, step_info = self.step(action, render=True)
+                frames.append(obs)
+                action_frames.append(len(frames) - 1)
+                if terminated or truncated:
+                    success, reason = step_info["success"], step_info["failure_reason"]
+                    break
+                if self.steps >= max_steps:
+                    reason = "expert exceeded the step limit"
+                    break
+            else:
+                success = self.task.success()
+                reason = "" if success else "expert finished without meeting the success conditions"
+        finally:
+            self.sim.start_recording(None, None)
+        if not success and not reason:
+            reason = "expert finished without meeting the success conditions"
+        return Demo(task=task, variation=variation, descriptions=info["descriptions"], seed=seed,
+                    observations=frames, success=bool(success), failure_reason=reason,
+                    action_frames=action_frames, frame_rate=frame_rate)
+
+    def run_expert(self, task: str, variation: int, seed: int) -> tuple[bool, str, int]:
+        """Run the expert without rendering; returns (success, failure_reason, steps)."""
+        self.reset(seed=seed, options={"task": task, "variation": variation, "render": False})
+        for action in self.task.expert():
+            _, _, terminated, truncated, info = self.step(action, render=False)
+            if terminated or truncated:
+                return info["success"], info["failure_reason"], self.steps
+        ok = self.task.success()
+        return ok, "" if ok else "expert finished without meeting the success conditions", self.steps
+
+    def close(self):
+        if self.sim is not None:
+            self.sim.close()
+            self.sim = None
+            self.task = None

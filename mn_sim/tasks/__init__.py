@@ -1,0 +1,1 @@
+"""RLBench tasks re-created in MuJoCo, one file per task (see base.py for the contract)."""

@@ -1,0 +1,318 @@
+"""The dataset layer on real files: codecs, writer, reader, PerAct pickles, corruption."""
+import json
+import os
+import pickle
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures"))
+import fake_demo_env  # noqa: E402
+import peract_fixture  # noqa: E402
+
+from mn_sim.dataset import (DEPTH_SCALE, CorruptEpisodeError, DemoDataset,  # noqa: E402
+                            depth_to_rgb, episodes_dir, is_complete, load_episode, mask_to_rgb,
+                            rgb_to_depth, rgb_to_mask, safe_load, safe_loads, write_episode)
+from mn_sim.dataset import writer as writer_mod  # noqa: E402
+from mn_sim.types import CAMERAS  # noqa: E402
+
+
+def depth_tol(near, far, metres):
+    """Half a 24-bit step, rounded up to a step, plus float32 rounding of the metres."""
+    return (far - near) / 2 ** 24 + np.abs(metres) * np.finfo(np.float32).eps
+
+
+# ---------------------------------------------------------------------- codecs
+def test_depth_codec_matches_rlbench_convention_and_precision():
+    near, far = 0.05, 4.5
+    rng = np.random.default_rng(0)
+    d = rng.uniform(near, far, (32, 32)).astype(np.float32)
+    d[0, :3] = [near, far, (near + far) / 2]
+    rgb = depth_to_rgb(d, near, far)
+    assert rgb.dtype == np.uint8 and rgb.shape == (32, 32, 3)
+    assert rgb[0, 0].tolist() == [0, 0, 0] and rgb[0, 1].tolist() == [255, 255, 255]
+    # v = 0.5 -> n = floor(0.5 * (2**24 - 1) + 0.5) = 2**23 -> R high byte
+    assert rgb[0, 2].tolist() == [128, 0, 0]
+    ref = np.asarray(peract_fixture._rlbench_depth_png(d, near, far))  # independent encoder
+    np.testing.assert_array_equal(rgb, ref)
+    back = rgb_to_depth(rgb, near, far)
+    assert back.dtype == np.float32
+    assert np.all(np.abs(back - d) <= depth_tol(near, far, d))
+    n = rgb[..., 0].astype(int) * 65536 + rgb[..., 1].astype(int) * 256 + rgb[..., 2]
+    assert n.max() == DEPTH_SCALE
+
+
+def test_depth_codec_clips_out_of_range_and_invalid():
+    d = np.array([[-1.0, 0.0, 99.0, np.nan, np.inf]])
+    back = rgb_to_depth(depth_to_rgb(d, 0.1, 2.0), 0.1, 2.0)
+    np.testing.assert_allclose(back, [[0.1, 0.1, 2.0, 2.0, 2.0]], atol=1e-6)
+    with pytest.raises(ValueError, match="far"):
+        depth_to_rgb(d, 2.0, 1.0)
+
+
+def test_mask_codec_roundtrip_with_offset():
+    m = np.array([[-1, 0, 1, 255], [256, 65535, 65536, 2 ** 24 - 2]], dtype=np.int32)
+    rgb = mask_to_rgb(m, offset=1)
+    assert rgb[0, 0].tolist() == [0, 0, 0]  # background -1 -> 0
+    assert rgb[1, 0].tolist() == [1, 1, 0]  # 257 = 1 + 1 * 256 (R low byte)
+    np.testing.assert_array_equal(rgb_to_mask(rgb, offset=1), m)
+    with pytest.raises(ValueError, match="mask ids"):
+        mask_to_rgb(np.array([[-2]]), offset=1)
+
+
+# ---------------------------------------------------------------------- writer + reader
+@pytest.fixture
+def demo():
+    return fake_demo_env.make_demo("fake_reach", 1, seed=7, frame_rate=20.0, image_size=16)
+
+
+def test_write_then_load_roundtrip(tmp_path, demo):
+    path = write_episode(demo, episodes_dir(tmp_path, demo.task), 3)
+    assert path == tmp_path / "fake_reach" / "all_variations" / "episodes" / "episode3"
+    n = len(demo.observations)
+    for cam in CAMERAS:
+        for kind in ("rgb", "depth", "mask"):
+            assert sorted(os.listdir(path / f"{cam}_{kind}")) == sorted(f"{i}.png"
+                                                                        for i in range(n))
+    assert json.loads((path / "variation_descriptions.json").read_text()) == demo.descriptions
+    assert json.loads((path / "variation_number.json").read_text()) == 1
+    meta = json.loads((path / "episode.json").read_text())
+    assert meta["task"] == "fake_reach" and meta["seed"] == 7 and meta["num_frames"] == n
+    assert meta["frame_rate"] == 20.0 and meta["success"] is True and meta["video_fps"] == 20.0
+    with np.load(path / "low_dim_obs.npz", allow_pickle=False) as z:  # no pickle inside
+        assert z["joint_velocities"].shape == (n, 7) and z["gripper_matrix"].shape == (n, 4, 4)
+
+    ep = load_episode(path)
+    assert (ep.task, ep.variation, ep.seed, ep.success, len(ep)) == ("fake_reach", 1, 7, True, n)
+    assert ep.descriptions == demo.descriptions and ep.cameras == list(CAMERAS)
+    assert ep.keyframes == json.loads((path / "kfs.json").read_text())
+    assert ep.keyframes and ep.keyframes[-1] == n - 1
+    for i in (0, n // 2, n - 1):
+        want, got = demo.observations[i], ep[i]
+        for f in ("joint_positions", "joint_velocities", "joint_forces", "gripper_pose",
+                  "gripper_matrix", "gripper_joint_positions", "task_low_dim_state"):
+            np.testing.assert_array_equal(getattr(got, f), getattr(want, f))
+        assert got.gripper_open == want.gripper_open
+        assert got.ignore_collisions == want.ignore_collisions
+        assert got.misc["step"] == i and got.misc["phase"] == want.misc["phase"]
+        for cam in CAMERAS:
+            w, g = want.cameras[cam], got.cameras[cam]
+            np.testing.assert_array_equal(g.rgb, w.rgb)
+            np.testing.assert_array_equal(g.mask, w.mask)
+            np.testing.assert_array_equal(g.intrinsics, w.intrinsics)
+            np.testing.assert_array_equal(g.extrinsics, w.extrinsics)
+            assert (g.near, g.far) == (w.near, w.far)
+            assert np.all(np.abs(g.depth - w.depth) <= depth_tol(w.near, w.far, w.depth))
+            assert got.misc[f"{cam}_camera_near"] == w.near
+    low = ep.observation(2, images=False)
+    assert low.cameras == {} and low.joint_positions.shape == (7,)
+    back = ep.to_demo()
+    assert back.frame_rate == 20.0 and len(back.observations) == n and back.seed == 7
+
+
+def test_video_has_every_frame_at_the_recording_rate(tmp_path, demo):
+    import av
+    path = write_episode(demo, episodes_dir(tmp_path, demo.task), 0)
+    with av.open(str(path / "front.mp4")) as c:
+        stream = c.streams.video[0]
+        assert float(stream.average_rate) == 20.0
+        frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+    assert len(frames) == len(demo.observations) and frames[0].shape == (16, 16, 3)
+
+
+def test_keyframe_only_demo(tmp_path):
+    import av
+    d = fake_demo_env.make_demo("fake_reach", 0, seed=1, frame_rate=None, image_size=16)
+    path = write_episode(d, episodes_dir(tmp_path, d.task), 0, masks=False)
+    ep = load_episode(path)
+    assert ep.frame_rate is None and ep.keyframes == d.action_frames
+    assert ep.mask("front", 0) is None and not (path / "front_mask").exists()
+    with av.open(str(path / "front.mp4")) as c:
+        assert float(c.streams.video[0].average_rate) == 4.0
+        assert sum(1 for _ in c.decode(video=0)) == len(d.observations)
+
+
+def test_writer_is_atomic(tmp_path, demo, monkeypatch):
+    eps = episodes_dir(tmp_path, demo.task)
+
+    def boom(*a, **k):
+        raise RuntimeError("killed while writing the video")
+    monkeypatch.setattr(writer_mod, "write_video", boom)
+    with pytest.raises(RuntimeError, match="killed"):
+        write_episode(demo, eps, 0)
+    assert os.listdir(eps) == []  # neither the tmp folder nor a half episode is left
+    monkeypatch.undo()
+    write_episode(demo, eps, 0)
+    with pytest.raises(FileExistsError, match="episode0"):
+        write_episode(demo, eps, 0)
+    write_episode(demo, eps, 0, overwrite=True)
+
+
+def test_reader_ignores_tmp_and_unmarked_folders(tmp_path, demo):
+    eps = episodes_dir(tmp_path, demo.task)
+    good = write_episode(demo, eps, 0)
+    # a copy that a killed writer left behind, and one without the completion marker
+    shutil.copytree(good, eps / "episode1.tmp-12345")
+    shutil.copytree(good, eps / "episode2")
+    (eps / "episode2" / "episode.json").unlink()
+    assert is_complete(good) and not is_complete(eps / "episode1.tmp-12345")
+    assert not is_complete(eps / "episode2")
+    ds = DemoDataset(tmp_path)
+    assert [e.index for e in ds.episodes] == [0] and ds.skipped == []
+    with pytest.raises(CorruptEpisodeError, match="tmp"):
+        load_episode(eps / "episode1.tmp-12345")
+    with pytest.raises(CorruptEpisodeError, match="incomplete"):
+        load_episode(eps / "episode2")
+
+
+# ---------------------------------------------------------------------- PerAct data
+@pytest.mark.parametrize("protocol", [2, 3, 4, 5])
+def test_reads_real_peract_layout(tmp_path, protocol):
+    truth = peract_fixture.build_peract_episode(tmp_path, n_frames=6, protocol=protocol)
+    assert not any(m == "rlbench" or m.startswith("rlbench.") for m in sys.modules)
+    raw = (truth["path"] / "low_dim_obs.pkl").read_bytes()
+    if protocol < 4:
+        assert b"numpy.core.multiarray" in raw  # numpy 1.x names, as in PerAct's files
+    with pytest.raises(ModuleNotFoundError):  # plain pickle cannot even read it here
+        pickle.loads(raw)
+    ep = load_episode(truth["path"])
+    assert ep.format == "peract" and ep.task == "open_drawer" and len(ep) == 6
+    assert ep.variation == 1 and ep.descriptions == truth["descriptions"]
+    assert set(ep.cameras) == set(peract_fixture.PERACT_CAMERAS)
+    assert ep.keyframes[-1] == 5  # computed: the fixture has no kfs.json
+    for i in (0, 4):
+        frame, obs = truth["frames"][i], ep[i]
+        low = frame["low"]
+        np.testing.assert_array_equal(obs.joint_velocities, low["joint_velocities"])
+        np.testing.assert_array_equal(obs.gripper_pose, low["gripper_pose"])
+        np.testing.assert_allclose(obs.gripper_matrix[:3, 3], low["gripper_pose"][:3])
+        assert obs.gripper_open == low["gripper_open"] and obs.ignore_collisions == 1.0
+        assert obs.joint_forces.shape == (7,)
+        for cam in ep.cameras:
+            c = obs.cameras[cam]
+            near, far = frame["misc"][f"{cam}_camera_near"], frame["misc"][f"{cam}_camera_far"]
+            assert (c.near, c.far) == (near, far)
+            np.testing.assert_array_equal(c.rgb, frame["rgb"][cam])
+            np.testing.assert_array_equal(c.mask, frame["mask"][cam])
+            np.testing.assert_array_equal(c.extrinsics, frame["misc"][f"{cam}_camera_extrinsics"])
+            want = frame["depth"][cam]
+            assert np.all(np.abs(c.depth - want) <= depth_tol(near, far, want))
+
+
+def test_dataset_mixes_mn_and_peract_episodes(tmp_path, demo):
+    peract_fixture.build_peract_episode(tmp_path, task="open_drawer", index=0)
+    peract_fixture.build_peract_episode(tmp_path, task="open_drawer", index=10, seed=1)
+    peract_fixture.build_peract_episode(tmp_path, task="open_drawer", index=2, seed=2)
+    write_episode(demo, episodes_dir(tmp_path, demo.task), 0)
+    ds = DemoDataset(tmp_path)
+    assert ds.tasks == ["fake_reach", "open_drawer"]
+    assert [(e.task, e.index) for e in ds.episodes] == [("fake_reach", 0), ("open_drawer", 0),
+                                                        ("open_drawer", 2), ("open_drawer", 10)]
+    assert ds[3].format == "peract" and ds[0].format == "mn" and ds[0] is ds[0]  # cached
+    assert len(DemoDataset(tmp_path, cameras=["front", "wrist"])) == 4
+    assert len(DemoDataset(tmp_path, tasks=["open_drawer"])) == 3
+    with pytest.raises(FileNotFoundError, match="no_such_task"):
+        DemoDataset(tmp_path, tasks=["no_such_task"])
+    with pytest.warns(UserWarning, match="overhead"):  # mn episode lacks the overhead camera
+        assert len(DemoDataset(tmp_path, cameras=["overhead"])) == 3
+
+
+class _Evil:
+    def __init__(self, cmd):
+        self.cmd = cmd
+
+    def __reduce__(self):
+        return (os.system, (self.cmd,))
+
+
+def test_malicious_pickle_is_refused(tmp_path):
+    marker = tmp_path / "pwned"
+    data = pickle.dumps(_Evil(f"touch {marker}"))
+    with pytest.raises(pickle.UnpicklingError, match=r"(posix|os)\.system"):
+        safe_loads(data)
+    assert not marker.exists()
+    for payload in (pickle.dumps(print), pickle.dumps(_Evil), pickle.dumps({"a": eval})):
+        with pytest.raises(pickle.UnpicklingError, match="refusing"):
+            safe_loads(payload)
+    # the codecs helper is allowed only for latin-1 (protocol-2 bytes)
+    assert safe_loads(pickle.dumps(np.arange(3), protocol=2)).tolist() == [0, 1, 2]
+    assert safe_loads(pickle.dumps(b"\x00\xff", protocol=2)) == b"\x00\xff"
+
+
+def test_malicious_episode_is_skipped_or_raises(tmp_path):
+    truth = peract_fixture.build_peract_episode(tmp_path, index=0)
+    bad = peract_fixture.build_peract_episode(tmp_path, index=1)["path"]
+    marker = tmp_path / "pwned"
+    (bad / "low_dim_obs.pkl").write_bytes(pickle.dumps(_Evil(f"touch {marker}")))
+    with pytest.warns(UserWarning, match=r"episode1.*(posix|os)\.system"):
+        ds = DemoDataset(tmp_path)
+    assert [e.path for e in ds.episodes] == [truth["path"]]
+    with pytest.raises(pickle.UnpicklingError, match="low_dim_obs.pkl"):
+        DemoDataset(tmp_path, strict=True)
+    with pytest.raises(pickle.UnpicklingError):
+        safe_load(bad / "low_dim_obs.pkl")
+    assert not marker.exists()
+
+
+# ---------------------------------------------------------------------- corruption
+def _three_episodes(root, demo):
+    eps = episodes_dir(root, demo.task)
+    return [write_episode(demo, eps, i) for i in range(3)]
+
+
+@pytest.mark.parametrize("damage,needle", [
+    ("png", "front_rgb/2.png"), ("npz", "low_dim_obs.npz"), ("missing", "wrist_depth"),
+    ("meta", "episode.json"), ("kfs", "kfs.json")])
+def test_corrupt_episode_is_skipped_with_warning(tmp_path, demo, damage, needle):
+    paths = _three_episodes(tmp_path, demo)
+    bad = paths[1]
+    if damage == "png":
+        p = bad / "front_rgb" / "2.png"
+        p.write_bytes(p.read_bytes()[:40])  # truncated
+    elif damage == "npz":
+        (bad / "low_dim_obs.npz").write_bytes(b"PK\x03\x04 not a zip")
+    elif damage == "missing":
+        (bad / "wrist_depth" / "5.png").unlink()
+    elif damage == "meta":
+        (bad / "episode.json").write_text("{ truncated")
+    elif damage == "kfs":
+        (bad / "kfs.json").write_text("[1, 2, 999]")
+    verify = damage == "png"  # a truncated PNG is only found by decoding it
+    with pytest.warns(UserWarning, match=needle):
+        ds = DemoDataset(tmp_path, verify_images=verify)
+    assert [e.index for e in ds.episodes] == [0, 2] and ds.skipped[0][0] == bad
+    with pytest.raises(CorruptEpisodeError, match=needle):
+        DemoDataset(tmp_path, verify_images=verify, strict=True)
+
+
+def test_lazy_read_of_corrupt_png_names_the_file(tmp_path, demo):
+    path = _three_episodes(tmp_path, demo)[0]
+    (path / "left_shoulder_depth" / "1.png").write_bytes(b"\x89PNG garbage")
+    ep = load_episode(path)  # structure is fine; the image is only read on demand
+    ep.rgb("left_shoulder", 1)
+    with pytest.raises(CorruptEpisodeError, match="left_shoulder_depth/1.png"):
+        ep[1]
+    with pytest.raises(CorruptEpisodeError, match="left_shoulder_depth/1.png"):
+        load_episode(path, verify_images=True)
+
+
+def test_write_rejects_bad_demos(tmp_path, demo):
+    eps = episodes_dir(tmp_path, demo.task)
+    with pytest.raises(ValueError, match="overhead"):
+        write_episode(demo, eps, 0, cameras=["front", "overhead"])
+    demo.observations[2].task_low_dim_state = np.zeros(3)
+    with pytest.raises(ValueError, match="task_low_dim_state"):
+        write_episode(demo, eps, 0)
+    assert not eps.exists() or os.listdir(eps) == []
+
+
+def test_rgb_png_is_plain_rgb(tmp_path, demo):
+    path = write_episode(demo, episodes_dir(tmp_path, demo.task), 0)
+    with Image.open(path / "front_rgb" / "0.png") as im:
+        assert im.mode == "RGB" and im.size == (16, 16)
+    with Image.open(path / "front_depth" / "0.png") as im:
+        assert im.mode == "RGB"
