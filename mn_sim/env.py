@@ -12,13 +12,6 @@ from __future__ import annotations
 
 import numpy as np
 
-try:
-    import gymnasium as gym
-    from gymnasium import spaces
-    _Base = gym.Env
-except ImportError:  # gymnasium is optional at import time
-    gym, spaces, _Base = None, None, object
-
 from mn_sim.sim import Sim
 from mn_sim.tasks.base import check_variation
 from mn_sim.tasks.registry import make_task
@@ -27,8 +20,8 @@ from mn_sim.types import CAMERAS, Action, Demo, Observation
 MAX_EPISODE_STEPS = 25
 
 
-class MNEnv(_Base):
-    metadata = {"render_modes": ["rgb_array"]}
+class MNEnv:
+    """See the module docstring; mn_sim.gym_wrapper.MNGymEnv is the gymnasium view."""
 
     def __init__(self, image_size: int = 128, cameras=CAMERAS, max_steps: int = MAX_EPISODE_STEPS,
                  task: str | None = None, render_mode: str | None = "rgb_array"):
@@ -42,17 +35,6 @@ class MNEnv(_Base):
         self.descriptions: list[str] = []
         self.steps = 0
         self.done = False
-        if spaces is not None:
-            self.action_space = spaces.Box(low=-np.inf, high=np.inf, shape=(9,), dtype=np.float64)
-            img = spaces.Box(0, 255, (image_size, image_size, 3), np.uint8)
-            dep = spaces.Box(0.0, np.inf, (image_size, image_size), np.float32)
-            self.observation_space = spaces.Dict({
-                **{f"{c}_rgb": img for c in self.cameras},
-                **{f"{c}_depth": dep for c in self.cameras},
-                "joint_positions": spaces.Box(-np.inf, np.inf, (7,), np.float64),
-                "gripper_pose": spaces.Box(-np.inf, np.inf, (7,), np.float64),
-                "gripper_open": spaces.Box(0.0, 1.0, (1,), np.float64),
-            })
 
     # ------------------------------------------------------------------ set-up
     def _load_task(self, name: str) -> None:
@@ -73,8 +55,6 @@ class MNEnv(_Base):
             raise ValueError("reset needs options={'task': <name>}; see `mn tasks` for the names")
         self._load_task(name)
         variation = check_variation(self.task, options.get("variation", 0))
-        if spaces is not None:
-            super().reset(seed=seed)
         self.task.rng = np.random.default_rng(seed)
         self.task.variation = variation
         self.sim.reset_robot()

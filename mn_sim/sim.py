@@ -34,13 +34,25 @@ class Sim:
     """One compiled scene (robot + one task's objects) with its data and renderer."""
 
     def __init__(self, task=None, image_size: int = 128, cameras=("front", "left_shoulder",
-                 "right_shoulder", "wrist")):
+                 "right_shoulder", "wrist"), robot_visual: str = "fast"):
         self.task = task
         self.spec = build_spec(task, cameras=set(cameras))
         self.model = self.spec.compile()
         # depth comes back in metres between these planes (MuJoCo stores them relative to extent)
         self.model.vis.map.znear = CAMERA_NEAR / self.model.stat.extent
         self.model.vis.map.zfar = CAMERA_FAR / self.model.stat.extent
+        self.model.light_castshadow[:] = 0   # shadows cost ~10x render time on a software GL
+        if robot_visual not in ("fast", "full"):
+            raise ValueError(f"robot_visual is 'fast' or 'full', got {robot_visual!r}")
+        # 'fast' draws the Panda with its collision meshes (137k visual faces cost ~30 ms a
+        # camera on Mesa's software renderer; the collision meshes ~3 ms).
+        self.scene_option = mujoco.MjvOption()
+        if robot_visual == "fast":
+            self.scene_option.geomgroup[2] = 0
+            self.scene_option.geomgroup[3] = 1
+            for g in range(self.model.ngeom):
+                if self.model.geom_group[g] == 3:
+                    self.model.geom_rgba[g] = (0.92, 0.92, 0.92, 1.0)
         self.data = mujoco.MjData(self.model)
         self.scratch = mujoco.MjData(self.model)   # kinematics-only copy for IK / collision checks
         self.image_size = int(image_size)
@@ -347,7 +359,7 @@ class Sim:
         r = self.renderer
         out = {}
         for name in (cameras or self.cameras):
-            r.update_scene(self.data, camera=name)
+            r.update_scene(self.data, camera=name, scene_option=self.scene_option)
             rgb = r.render().copy()
             r.enable_depth_rendering()
             depth = r.render().astype(np.float32)

@@ -79,7 +79,11 @@ def rgb_to_float(rgb: torch.Tensor) -> torch.Tensor:
     """uint8 [0, 255] or float [0, 1] -> float32 [0, 1]."""
     if rgb.dtype == torch.uint8:
         return rgb.float() / 255.0
-    return rgb.float()
+    rgb = rgb.float()
+    if rgb.numel() and (float(rgb.min()) < 0.0 or float(rgb.max()) > 1.0 + 1e-6):
+        raise ValueError(f"float rgb must lie in [0, 1]; got [{float(rgb.min()):.3g}, "
+                         f"{float(rgb.max()):.3g}] (pass uint8 for 0..255 images)")
+    return rgb
 
 
 def fuse_cameras(batch: dict, cameras) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -163,29 +167,27 @@ def render_views(points: torch.Tensor, colors: torch.Tensor, valid: torch.Tensor
     V = R.shape[0]
     cam = torch.einsum("vij,bnj->bvni", R, points)                # (B, V, N, 3)
     ok = valid[:, None, :] & (cam.abs() <= 1.0).all(-1)           # (B, V, N)
-    pix = torch.floor((cam[..., :2] + 1.0) * (S / 2.0)).long().clamp_(0, S - 1)  # (B,V,N,2)
-    depth = cam[..., 2]                                           # (B, V, N)
+    b_i, v_i, n_i = ok.nonzero(as_tuple=True)                     # (M,) drawable entries
+    cam = cam[b_i, v_i, n_i]                                      # (M, 3)
+    pix = torch.floor((cam[:, :2] + 1.0) * (S / 2.0)).long().clamp_(0, S - 1)  # (M, 2)
 
     r = int(splat)
     offs = torch.arange(-r, r + 1, device=dev)
     dy, dx = torch.meshgrid(offs, offs, indexing="ij")
     dx, dy = dx.reshape(-1), dy.reshape(-1)                       # (Kk,)
-    col = pix[..., 0:1] + dx                                      # (B, V, N, Kk)
-    row = pix[..., 1:2] + dy
-    ok_k = ok[..., None] & (col >= 0) & (col < S) & (row >= 0) & (row < S)
-    depth_k = depth[..., None] + 1e-5 * (dx * dx + dy * dy).to(depth.dtype)
+    col = pix[:, 0:1] + dx                                        # (M, Kk)
+    row = pix[:, 1:2] + dy
+    ok_k = (col >= 0) & (col < S) & (row >= 0) & (row < S)
+    depth_k = cam[:, 2:3] + 1e-5 * (dx * dx + dy * dy).to(cam.dtype)  # own pixel wins ties
 
-    bv = (torch.arange(B, device=dev)[:, None] * V + torch.arange(V, device=dev)[None, :])
-    key = (bv[:, :, None, None] * S + row) * S + col              # (B, V, N, Kk)
     dump = B * V * S * S
+    key = (((b_i * V + v_i)[:, None] * S + row) * S + col)        # (M, Kk)
     key = torch.where(ok_k, key, torch.full_like(key, dump)).reshape(-1)
     depth_k = depth_k.reshape(-1)
-    zbuf = torch.full((dump + 1,), float("inf"), dtype=depth.dtype, device=dev)
+    zbuf = torch.full((dump + 1,), float("inf"), dtype=cam.dtype, device=dev)
     zbuf.scatter_reduce_(0, key, depth_k, reduce="amin", include_self=True)
     is_min = (depth_k == zbuf[key]) & (key != dump)
-    gidx = (torch.arange(B, device=dev)[:, None, None, None] * N
-            + torch.arange(N, device=dev)[None, None, :, None]).expand(B, V, N, dx.numel())
-    gidx = gidx.reshape(-1)
+    gidx = (b_i * N + n_i)[:, None].expand(-1, dx.numel()).reshape(-1)
     winner = torch.full((dump + 1,), -1, dtype=torch.long, device=dev)
     winner.scatter_reduce_(0, key[is_min], gidx[is_min], reduce="amax", include_self=True)
     winner = winner[:dump].reshape(B, V, S, S)
@@ -214,6 +216,13 @@ def project_to_views(points: torch.Tensor, img_size: int, views=("top", "front",
     R = view_frames(views, points.dtype, points.device)           # (V, 3, 3)
     cam = torch.einsum("vij,...j->...vi", R, points)              # (..., V, 3)
     return ((cam[..., :2] + 1.0) * img_size - 1.0) / 2.0
+
+
+def world_to_view_pixels(points: torch.Tensor, bounds, img_size: int,
+                         views=("top", "front", "right")) -> torch.Tensor:
+    """World points (..., 3) -> pixel coordinates (..., V, 2) (u=col, v=row) of the
+    stage-1 views of the workspace ``bounds``."""
+    return project_to_views(world_to_cube(points, bounds), img_size, views)
 
 
 def sample_view_features(featmaps: torch.Tensor, points: torch.Tensor,
@@ -290,6 +299,7 @@ def fuse_heatmaps(probs: torch.Tensor, views=("top", "front", "right")) -> torch
 __all__ = [
     "VIEW_FRAMES", "NUM_VIEW_CHANNELS", "view_frames", "backproject", "rgb_to_float",
     "fuse_cameras", "in_bounds", "cube_center_scale", "world_to_cube", "cube_to_world",
-    "pixel_location_channels", "render_views", "project_to_views", "sample_view_features",
+    "pixel_location_channels", "render_views", "project_to_views", "world_to_view_pixels",
+    "sample_view_features",
     "gaussian_heatmaps", "grid_coordinates", "fuse_heatmaps",
 ]

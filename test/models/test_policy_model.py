@@ -15,6 +15,15 @@ from mn_models.policy.synthetic import make_synthetic_batch
 CAMS = ("front", "wrist")
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Small tensors: one intra-op thread is faster and, on a shared 2-core box, far steadier."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 def tiny(**kw):
     torch.manual_seed(0)
     return make_policy("tiny", cameras=CAMS, **kw)
@@ -91,7 +100,9 @@ def test_two_stream_mask_structure():
     L = 4
     tok_tok, tok_q = m[:L, :L], m[:L, L:]
     q_tok, q_q = m[L:, :L], m[L:, L:]
-    assert torch.equal(tok_tok, torch.tril(torch.ones(L, L, dtype=torch.bool)))
+    causal = torch.tril(torch.ones(L, L, dtype=torch.bool))
+    causal[3, 1:3] = False                                   # ARP blocks grip -> rot here too
+    assert torch.equal(tok_tok, causal)
     assert not tok_q.any()                                   # tokens never see queries
     assert q_tok[1].tolist() == [True, False, False, False]  # earlier chunks only
     assert q_q[1].tolist() == [False, True, True, False]     # own chunk's queries
@@ -190,6 +201,22 @@ def test_padding_tokens_do_not_change_the_action(batch):
     a2, e2 = policy.predict_action(other)
     torch.testing.assert_close(e1, e2)
     torch.testing.assert_close(a1, a2)
+
+
+def test_training_forward_augments_target_and_gripper_pose_together(batch):
+    policy = tiny()
+    policy.train()
+    current = batch[K.ACTION][:, :7].clone()
+    current[:, :3] += torch.tensor([0.05, -0.02, 0.1])
+    torch.manual_seed(1)
+    _, _, out = policy(dict(batch, **{K.GRIPPER_POSE: current}))
+    moved, moved_current = out["target_pose"], out[K.GRIPPER_POSE]
+    assert not torch.allclose(moved[:, :3], batch[K.ACTION][:, :3])
+    torch.testing.assert_close((moved[:, :3] - moved_current[:, :3]).norm(dim=-1),
+                               (current[:, :3] - batch[K.ACTION][:, :3]).norm(dim=-1))
+    policy.eval()
+    _, _, out = policy(batch)                              # no augmentation in eval mode
+    torch.testing.assert_close(out["target_pose"], batch[K.ACTION][:, :7])
 
 
 def test_predict_action_restores_mode(batch):

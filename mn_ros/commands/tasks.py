@@ -1,0 +1,49 @@
+"""`mn tasks`: the simulated RLBench tasks with their variations and instructions.
+
+    mn tasks            a table: task, variation count, canonical instruction of variation 0
+    mn tasks --json     {"<task>": {"variation_count": n, "variations": [[descriptions...], ...]}}
+"""
+from __future__ import annotations
+
+import argparse
+import json
+
+HELP = "list the simulated RLBench tasks, their variations and instructions"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--tasks", default="all", help="comma-separated task names or 'all'")
+
+
+def describe_tasks(names: list[str]) -> dict:
+    """Descriptions of every variation, from each task's init_episode (needs the scene)."""
+    from mn_sim.env import MNEnv
+    env = MNEnv(cameras=("front",))
+    out = {}
+    try:
+        for name in names:
+            env.reset(seed=0, options={"task": name, "variation": 0, "render": False})
+            n = env.task.variation_count()
+            variations = []
+            for v in range(n):
+                env.task.variation = v
+                variations.append(list(env.task.init_episode(v)))
+            out[name] = {"variation_count": n, "variations": variations}
+    finally:
+        env.close()
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    from mn_sim.tasks.registry import parse_task_list
+    info = describe_tasks(parse_task_list(args.tasks))
+    if args.json:
+        print(json.dumps(info))
+        return 0
+    width = max(len(t) for t in info)
+    print(f"{'task':<{width}}  variations  instruction (variation 0)")
+    for name, d in info.items():
+        print(f"{name:<{width}}  {d['variation_count']:>10}  {d['variations'][0][0]}")
+    print(f"{len(info)} tasks, {sum(d['variation_count'] for d in info.values())} variations")
+    return 0

@@ -1,0 +1,55 @@
+"""Run the scripted experts and measure their success rates (what `mn experts` prints)."""
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import sys
+import time
+from collections import Counter
+
+
+def _run_task(args) -> dict:
+    task, episodes, seed = args
+    os.environ.setdefault("MUJOCO_GL", "egl")
+    from mn_sim.env import MNEnv
+    env = MNEnv(cameras=("front",))
+    ok, reasons, t0 = 0, Counter(), time.perf_counter()
+    try:
+        env.reset(seed=seed, options={"task": task, "variation": 0, "render": False})
+        nvar = env.task.variation_count()
+        for k in range(episodes):
+            success, reason, _ = env.run_expert(task, k % nvar, seed + k)
+            ok += success
+            if not success:
+                reasons[reason.split(":")[0] if reason else "unknown"] += 1
+    finally:
+        env.close()
+    return {"task": task, "success_rate": ok / episodes, "episodes": episodes,
+            "failures": dict(reasons), "seconds_per_episode": (time.perf_counter() - t0) / episodes}
+
+
+def evaluate_experts(tasks: list[str], episodes: int = 25, seed: int = 0, workers: int = 2,
+                     progress=True) -> dict[str, dict]:
+    """Success rate per task; episode k uses variation k % count and seed `seed + k`."""
+    jobs = [(t, episodes, seed) for t in tasks]
+    results = {}
+    start = time.perf_counter()
+
+    def report(r):
+        results[r["task"]] = r
+        if progress:
+            done = len(results)
+            el = time.perf_counter() - start
+            eta = el / done * (len(jobs) - done)
+            print(f"[{done}/{len(jobs)}] {r['task']}: {r['success_rate']:.0%} "
+                  f"({r['seconds_per_episode']:.2f} s/episode) elapsed {el:.0f}s eta {eta:.0f}s",
+                  file=sys.stderr, flush=True)
+
+    if workers <= 1 or len(jobs) == 1:
+        for j in jobs:
+            report(_run_task(j))
+    else:
+        with mp.get_context("spawn").Pool(min(workers, len(jobs))) as pool:
+            for r in pool.imap_unordered(_run_task, jobs):
+                report(r)
+    return {t: results[t] for t in tasks}

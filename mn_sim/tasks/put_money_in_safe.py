@@ -1,0 +1,82 @@
+"""put_money_in_safe: put a stack of bank notes on the bottom, middle or top shelf of an open
+safe (RLBench: 3 variations; success = the notes are on that shelf and nothing is grasped)."""
+import numpy as np
+
+from mn_sim.conditions import DetectedCondition, NothingGrasped
+from mn_sim.geometry import mat_to_quat, rot_z, xyzw_to_wxyz
+from mn_sim.props_a import (SAFE_DEPTH, SAFE_DOOR_OPEN, SAFE_GAP, SAFE_WALL, SAFE_WIDTH,
+                            SHELF_NAMES, add_safe, safe_shelf_z)
+from mn_sim.tasks.base import Task
+
+MONEY = (0.075, 0.0325, 0.015)   # half sizes of the note stack: long x, wide y, thick z
+GRASP_BACK = 0.058               # grasp this far behind the stack's centre (its rear end)
+HAND_CLEAR = 0.042               # tool point stays this far in front of the safe's opening
+
+
+def yaw_quat_wxyz(yaw: float) -> np.ndarray:
+    return xyzw_to_wxyz(mat_to_quat(rot_z(yaw)))
+
+
+class PutMoneyInSafe(Task):
+    state_bodies = ("dollar_stack", "safe")
+
+    def init_task(self, scene) -> None:
+        add_safe(scene)
+        S = scene
+        m = S.body("dollar_stack", free=True)
+        S.box(m, MONEY, (0.33, 0.55, 0.33, 1.0), mass=0.15, friction=(1.0, 0.01, 0.001),
+              name="dollar_stack")
+        # a paper band round the middle (looks only)
+        S.box(m, (0.012, MONEY[1] + 0.0008, MONEY[2] + 0.0008), (0.92, 0.9, 0.8, 1.0),
+              contype=0, conaffinity=0)
+
+    def variation_count(self) -> int:
+        return 3
+
+    def init_episode(self, variation: int) -> list[str]:
+        # the safe stands to the robot's left, facing it; the notes lie to its right
+        sx, sy = self.rng.uniform(0.22, 0.32), self.rng.uniform(0.14, 0.24)
+        self.safe_yaw = self.rng.uniform(-np.pi / 10, np.pi / 10)
+        self.sim.set_body_pose("safe", (sx, sy, self.table_z), yaw_quat_wxyz(self.safe_yaw))
+        self.sim.set_joint_qpos("safe_door_joint", -SAFE_DOOR_OPEN)
+        mx, my = self.rng.uniform(0.0, 0.25), self.rng.uniform(-0.3, -0.1)
+        self.money_yaw0 = self.rng.uniform(0.0, np.pi / 2)   # RLBench: 0 .. 90 degrees
+        self.sim.set_free_pose("dollar_stack", (mx, my, self.table_z + MONEY[2] + 0.001),
+                               yaw_quat_wxyz(self.money_yaw0))
+        self.sim.forward()
+        self.level = SHELF_NAMES[variation]
+        inner = (SAFE_DEPTH - SAFE_WALL) / 2, SAFE_WIDTH / 2 - SAFE_WALL, SAFE_GAP / 2
+        self.register_success_conditions([
+            NothingGrasped(), DetectedCondition("dollar_stack", f"safe_shelf_{self.level}", inner)])
+        return [f"put the money away in the safe on the {self.level} shelf",
+                f"leave the money on the {self.level} shelf on the safe",
+                f"place the stack of bank notes on the {self.level} shelf of the safe"]
+
+    def expert(self):
+        sim = self.sim
+        R = sim.body_mat("dollar_stack")
+        money_yaw = np.arctan2(R[1, 0], R[0, 0])
+        # of the two ends, grasp the one that ends up towards the robot with the least wrist turn
+        grasp_yaw = self.safe_yaw + self.nearest_yaw(money_yaw - self.safe_yaw)
+        fwd = np.array([np.cos(grasp_yaw), np.sin(grasp_yaw), 0.0])
+        c = sim.body_pos("dollar_stack")
+        grip = c - GRASP_BACK * fwd
+        grip[2] = c[2] + 0.002
+        q0 = self.down(grasp_yaw)
+        yield self.action(grip + [0, 0, 0.12], q0, True, False)        # above the notes' rear end
+        yield self.action(grip, q0, False, True)                        # grasp
+        yield self.action(grip + [0, 0, 0.10], q0, False, True)         # lift
+        # line up in front of the shelf: notes pointing into the safe, a little above its floor
+        S = sim.body_mat("safe")
+        into = S[:, 0]
+        safe = sim.body_pos("safe")
+        k = SHELF_NAMES.index(self.level)
+        z = safe[2] + safe_shelf_z(k) + MONEY[2] + 0.012
+        mouth = safe - (SAFE_DEPTH / 2) * into
+        end = mouth - HAND_CLEAR * into
+        end[2] = z
+        q1 = self.down(self.safe_yaw)
+        yield self.action(end - 0.16 * into + [0, 0, 0.02], q1, False, False)   # line up
+        yield self.action(end - 0.16 * into, q1, False, True)
+        yield self.action(end, q1, True, True)                          # slide in, let go
+        yield self.action(end - 0.12 * into, q1, True, True)            # back out

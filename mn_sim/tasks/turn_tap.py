@@ -1,0 +1,47 @@
+"""turn_tap: turn the left or right lever of a mixer tap by a quarter turn (RLBench: 2
+variations; success when that tap's hinge has turned at least 1.57 rad)."""
+import numpy as np
+
+from mn_sim.conditions import JointCondition
+from mn_sim.geometry import mat_to_quat, rot_z, xyzw_to_wxyz
+from mn_sim.props_c import TAP_SIDES, add_tap
+from mn_sim.tasks.base import Task
+
+TURN = 1.8   # how far the expert turns a lever (rad); success needs 1.57
+
+
+class TurnTap(Task):
+    state_bodies = ("tap", "tap_left_handle", "tap_right_handle")
+
+    def init_task(self, scene) -> None:
+        add_tap(scene)
+
+    def variation_count(self) -> int:
+        return 2
+
+    def init_episode(self, variation: int) -> list[str]:
+        x = self.rng.uniform(0.15, 0.3)
+        y = self.rng.uniform(-0.15, 0.15)
+        self.yaw = self.rng.uniform(-np.pi / 6, np.pi / 6)
+        self.sim.set_body_pose("tap", (x, y, self.table_z),
+                               xyzw_to_wxyz(mat_to_quat(rot_z(self.yaw))))
+        for side in TAP_SIDES:
+            self.sim.set_joint_qpos(f"tap_{side}_joint", 0.0)
+        self.sim.forward()
+        self.side = TAP_SIDES[variation]
+        self.register_success_conditions([JointCondition(f"tap_{self.side}_joint", 1.57)])
+        return [f"turn {self.side} tap", f"rotate the {self.side} tap",
+                f"grasp the {self.side} tap and turn it"]
+
+    def expert(self):
+        handle = self.sim.site_pos(f"tap_{self.side}_handle")
+        # fingers close across the lever (along the tap's y); the left lever turns
+        # counter-clockwise, the right one clockwise; start where the wrist can make the turn
+        sign = 1.0 if self.side == "left" else -1.0
+        start = self.nearest_yaw(self.yaw + sign * TURN / 2) - sign * TURN / 2
+        end = start + sign * TURN
+        above = handle + np.array([0.0, 0.0, 0.1])
+        yield self.action(above, self.down(start), True, False)           # approach
+        yield self.action(handle, self.down(start), False, True)          # grasp the lever
+        yield self.action(handle, self.down(end), False, True)            # turn it
+        yield self.action(above, self.down(end), True, True)              # let go, retreat
