@@ -48,7 +48,7 @@ TASKS_PACKAGE = "rlbench.tasks"
 INSTALL_HELP = """\
 The RLBench backend needs CoppeliaSim 4.1, PyRep and RLBench; {what} could not be imported
 ({error}).
-Install them (Linux, ~1 GB):
+Install them (Linux):
   1. CoppeliaSim 4.1.0 EDU (e.g. CoppeliaSim_Edu_V4_1_0_Ubuntu20_04.tar.xz from
      coppeliarobotics.com), unpacked to a folder, then
        export COPPELIASIM_ROOT=<that folder>
