@@ -6,7 +6,10 @@ transformer -> next keyframe action (+ the embedding ``e`` used by the mirror-ne
     loss, logs, out = policy(batch)            # training, out["e"] is (B, policy_dim)
     actions, e = policy.predict_action(batch)  # (B, 9) [xyz, quat xyzw, grip, ignore_coll]
 """
-from mn_models.policy.arp import ARPPolicy, make_policy  # noqa: F401
-from mn_models.policy.config import PolicyConfig, make_policy_config  # noqa: F401
-from mn_models.policy.samples import (KeyframeSample, batch_from_observations,  # noqa: F401
+from mn_models.policy.arp import ARPPolicy, make_policy
+from mn_models.policy.config import PolicyConfig, make_policy_config
+from mn_models.policy.samples import (KeyframeSample, batch_from_observations,
                                       batch_from_samples, keyframe_samples)
+
+__all__ = ["ARPPolicy", "make_policy", "PolicyConfig", "make_policy_config", "KeyframeSample",
+           "batch_from_observations", "batch_from_samples", "keyframe_samples"]

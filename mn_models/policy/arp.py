@@ -585,26 +585,3 @@ def make_policy(cfg: PolicyConfig | str = "tiny", **overrides) -> ARPPolicy:
 
 __all__ = ["ARPPolicy", "make_policy", "ChunkCausalTransformer", "ConvexUpsample",
            "two_stream_mask", "chunk_relative_index", "TOKEN_NAMES"]
-
-
-if __name__ == "__main__":  # a tiny policy learns four synthetic scenes on the CPU
-    import time
-
-    from mn_models.policy.synthetic import make_synthetic_batch
-
-    torch.manual_seed(0)
-    demo_batch = make_synthetic_batch(4, seed=0, hw=48, cameras=("front", "wrist"))
-    demo = make_policy("tiny", cameras=("front", "wrist"), augment=False)
-    opt = torch.optim.AdamW(demo.parameters(), lr=1e-3)
-    t0 = time.perf_counter()
-    for step in range(1, 61):
-        demo.train()
-        loss, logs, _ = demo(demo_batch)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        if step % 20 == 0:
-            acts, _ = demo.predict_action(demo_batch)
-            err = (acts[:, :3] - demo_batch[K.ACTION][:, :3]).norm(dim=-1).mean()
-            print(f"step {step:3d}  loss {logs['loss']:.3f}  rot acc {logs['acc_rot']:.2f}  "
-                  f"translation error {100 * err:.1f} cm  ({time.perf_counter() - t0:.0f} s)")

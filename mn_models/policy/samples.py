@@ -75,8 +75,9 @@ def keyframe_samples(observations: Sequence[Observation], instruction: str,
 
 
 def _token_tensor(tokens, B: int, pad_token_id: int) -> torch.Tensor:
-    if isinstance(tokens, (list, tuple)) and tokens and isinstance(tokens[0], (list, tuple,
-                                                                             np.ndarray)):
+    ragged = isinstance(tokens, (list, tuple)) and len(tokens) > 0 and isinstance(
+        tokens[0], (list, tuple, np.ndarray))
+    if ragged:
         L = max(len(t) for t in tokens)
         arr = np.full((len(tokens), L), pad_token_id, dtype=np.int64)
         for i, t in enumerate(tokens):

@@ -71,16 +71,15 @@ def test_render_puts_a_point_at_its_expected_pixel_in_each_view():
     S = 16
     i, j, k = 3, 11, 6
     p = _grid_point(S, i, j, k)
-    img = pc.render_views(p[None, None], torch.tensor([[[0.2, 0.4, 0.6]]], dtype=torch.float64),
-                          torch.ones(1, 1, dtype=torch.bool), S, VIEWS)
+    colour = torch.tensor([[[0.2, 0.4, 0.6]]], dtype=torch.float64)
+    img = pc.render_views(p[None, None], colour, torch.ones(1, 1, dtype=torch.bool), S, VIEWS)
     assert img.shape == (1, 3, pc.NUM_VIEW_CHANNELS, S, S)
     expected = {"top": (S - 1 - j, i), "front": (S - 1 - k, j), "right": (S - 1 - k, i)}
     for vi, name in enumerate(VIEWS):
         filled = (img[0, vi, 6] != -1).nonzero().tolist()
         assert filled == [list(expected[name])], name
         r, c = expected[name]
-        torch.testing.assert_close(img[0, vi, :3, r, c], torch.tensor([0.2, 0.4, 0.6],
-                                                                        dtype=img.dtype))
+        torch.testing.assert_close(img[0, vi, :3, r, c], colour[0, 0].to(img.dtype))
         torch.testing.assert_close(img[0, vi, 3:6, r, c], p.to(img.dtype))
     # the inverse map agrees with the renderer
     uv = pc.project_to_views(p, S, VIEWS)
@@ -250,6 +249,7 @@ def test_augmentation_moves_cloud_and_target_consistently():
                                rtol=0)
     torch.testing.assert_close(new_current[:, :3], new_cloud[:, 2], atol=1e-5, rtol=0)
     # distances within the cloud are preserved (rigid), the target stays in bounds
+
     def dists(x):
         return (x[:, :, None] - x[:, None]).norm(dim=-1)
     torch.testing.assert_close(dists(new_cloud), dists(cloud), atol=1e-5, rtol=0)
