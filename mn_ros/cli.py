@@ -17,6 +17,7 @@ COMMANDS = {
     "experts": "run the scripted expert of each task and print its success rate",
     "collect": "collect demonstrations in the RLBench/PerAct layout (resumable)",
     "bench": "benchmarks that print numbers (mn bench sim|train|ros)",
+    "train": "train au|ee|mn|probe models into a run folder (checkpoints, TensorBoard logs)",
     "demo": "the main job: collect a few demonstrations and write an mp4 of one",
 }
 

@@ -1,0 +1,180 @@
+"""Training data for the recognizer (clips + instruction), the policy (keyframe samples) and
+their alignment (both, from the same episode), built from `mn collect` / PerAct datasets.
+
+Everything a small run needs is loaded once into memory (front-camera clips downsized to the
+recognizer's input, observations at the keyframe-sample frames); sampling is seeded.
+"""
+from __future__ import annotations
+
+import logging
+import zlib
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from mn_models.policy.samples import KeyframeSample, keyframe_samples
+
+log = logging.getLogger(__name__)
+VIDEO_CAMERA = "front"
+
+
+@dataclass
+class EpisodeRecord:
+    task: str
+    variation: int
+    instruction: str          # canonical description (descriptions[0])
+    episode_id: int           # global index in this dataset
+    task_id: int
+    instruction_id: int
+    frames: np.ndarray        # (F, S, S, 3) uint8 front-camera frames, downsized
+    samples: list[KeyframeSample] = field(default_factory=list)
+    path: str = ""
+    success: bool = True
+
+
+def _split_of(task: str, path: str, val_fraction: float, seed: int) -> str:
+    h = zlib.crc32(f"{seed}:{task}:{path.rsplit('/', 1)[-1]}".encode()) / 0xFFFFFFFF
+    return "val" if h < val_fraction else "train"
+
+
+def _resize_frames(frames: np.ndarray, size: int) -> np.ndarray:
+    if frames.shape[1] == size and frames.shape[2] == size:
+        return frames
+    x = torch.from_numpy(frames).permute(0, 3, 1, 2).float()          # (F, 3, H, W)
+    x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+    return x.clamp(0, 255).round().byte().permute(0, 2, 3, 1).numpy()  # (F, S, S, 3)
+
+
+def sample_clip_indices(n: int, num_frames: int, rng: np.random.Generator | None) -> np.ndarray:
+    """ViCLIP/TSN sampling: split [0, n) into num_frames segments, one frame from each
+    (random in training, the middle when rng is None)."""
+    edges = np.linspace(0, n, num_frames + 1)
+    if rng is None:
+        idx = (edges[:-1] + edges[1:]) / 2
+    else:
+        idx = edges[:-1] + rng.random(num_frames) * (edges[1:] - edges[:-1])
+    return np.clip(idx.astype(int), 0, n - 1)
+
+
+class MirrorData:
+    """Episodes of a dataset root, split into train/val by a seeded hash of their folder.
+
+    Args:
+        root: dataset root (`<root>/<task>/all_variations/episodes/episode<N>`).
+        tasks: task names to use (default: all found).
+        split: "train", "val" or "all".
+        val_fraction: fraction of each task's episodes held out (by hash, stable).
+        clip_size: recognizer input size the front frames are downsized to.
+        cameras: cameras the policy needs.
+        instructions: the instruction vocabulary (ids index this list); default: the canonical
+            instructions found in the data, sorted. Pass the same list to every split.
+        tasks_vocab: task vocabulary (ids index this list); default: the tasks found, sorted.
+        need_samples: load keyframe samples (policy); False loads only clips.
+        need_clips: load front-camera clips (recognizer).
+    """
+
+    def __init__(self, root, tasks: Sequence[str] | None = None, split: str = "train",
+                 val_fraction: float = 0.2, seed: int = 0, clip_size: int = 64,
+                 cameras: Sequence[str] = ("front", "left_shoulder", "right_shoulder", "wrist"),
+                 instructions: Sequence[str] | None = None,
+                 tasks_vocab: Sequence[str] | None = None, need_samples: bool = True,
+                 need_clips: bool = True, max_episodes: int | None = None):
+        from mn_sim.dataset import DemoDataset
+        if split not in ("train", "val", "all"):
+            raise ValueError(f"split must be train, val or all; got {split!r}")
+        ds = DemoDataset(root, tasks=tasks, cameras=list(cameras))
+        if len(ds) == 0:
+            raise FileNotFoundError(f"no complete episodes under {root} (tasks {tasks or 'all'}); "
+                                    "collect some with `mn collect`")
+        refs = [(i, r) for i, r in enumerate(ds.episodes)
+                if split == "all" or _split_of(r.task, str(r.path), val_fraction, seed) == split]
+        if max_episodes:
+            refs = refs[:max_episodes]
+        self.root, self.split, self.cameras = str(root), split, tuple(cameras)
+        episodes = [ds[i] for i, _ in refs]
+        found_instr = sorted({e.descriptions[0] for e in ds})
+        self.instructions = list(instructions) if instructions is not None else found_instr
+        self.tasks = list(tasks_vocab) if tasks_vocab is not None else sorted({r.task for r in ds.episodes})
+        unknown = sorted({e.descriptions[0] for e in episodes} - set(self.instructions))
+        if unknown:
+            raise ValueError(f"instructions {unknown} are not in the given vocabulary")
+        self.records: list[EpisodeRecord] = []
+        for gid, ((_, ref), ep) in enumerate(zip(refs, episodes)):
+            frames = np.zeros((0, clip_size, clip_size, 3), np.uint8)
+            if need_clips:
+                frames = _resize_frames(np.stack([ep.rgb(VIDEO_CAMERA, i) for i in range(len(ep))]),
+                                        clip_size)
+            rec = EpisodeRecord(task=ep.task, variation=ep.variation, instruction=ep.descriptions[0],
+                                episode_id=gid, task_id=self.tasks.index(ep.task),
+                                instruction_id=self.instructions.index(ep.descriptions[0]),
+                                frames=frames, path=str(ep.path), success=bool(ep.success))
+            if need_samples:
+                kfs = list(ep.keyframes)
+                rec.samples = keyframe_samples(_LazyEpisode(ep, self.cameras), rec.instruction,
+                                               keyframes=kfs)
+            self.records.append(rec)
+        self.index = [(r, s) for r in range(len(self.records))
+                      for s in range(len(self.records[r].samples))]
+        log.info("%s split of %s: %d episodes, %d keyframe samples", split, root,
+                 len(self.records), len(self.index))
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    # ---- batches
+    def clip(self, rec: EpisodeRecord, num_frames: int, rng: np.random.Generator | None) -> np.ndarray:
+        return rec.frames[sample_clip_indices(len(rec.frames), num_frames, rng)]
+
+    def au_batch(self, episode_rows: Sequence[int], num_frames: int,
+                 rng: np.random.Generator | None) -> dict:
+        recs = [self.records[i] for i in episode_rows]
+        return {
+            "video": torch.from_numpy(np.stack([self.clip(r, num_frames, rng) for r in recs])),
+            "text": [r.instruction for r in recs],
+            "instruction_id": torch.tensor([r.instruction_id for r in recs]),
+            "task_id": torch.tensor([r.task_id for r in recs]),
+            "episode_id": torch.tensor([r.episode_id for r in recs]),
+        }
+
+    def ee_batch(self, sample_rows: Sequence[int], tokenizer) -> dict:
+        from mn_models.policy.samples import batch_from_samples
+        pairs = [self.index[i] for i in sample_rows]
+        samples = [self.records[r].samples[s] for r, s in pairs]
+        batch = batch_from_samples(samples, tokenizer, cameras=self.cameras)
+        recs = [self.records[r] for r, _ in pairs]
+        batch["instruction_id"] = torch.tensor([r.instruction_id for r in recs])
+        batch["task_id"] = torch.tensor([r.task_id for r in recs])
+        batch["episode_id"] = torch.tensor([r.episode_id for r in recs])
+        return batch
+
+    def mn_batch(self, sample_rows: Sequence[int], num_frames: int, tokenizer,
+                 rng: np.random.Generator | None) -> tuple[dict, dict]:
+        """A policy batch and a recognizer batch whose row i come from the same episode."""
+        ee = self.ee_batch(sample_rows, tokenizer)
+        au = self.au_batch([self.index[i][0] for i in sample_rows], num_frames, rng)
+        return au, ee
+
+
+class _LazyEpisode:
+    """Sequence view of an Episode that loads images only for the frames asked for."""
+
+    def __init__(self, episode, cameras):
+        self.ep, self.cameras = episode, list(cameras)
+        self.low = episode.low_dim_observations()
+
+    def __len__(self):
+        return len(self.ep)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        if i < 0:
+            i += len(self)
+        obs = self.ep.observation(i, images=True, cameras=self.cameras)
+        return obs
+
+    def __iter__(self):
+        return iter(self.low)

@@ -1,0 +1,345 @@
+"""The offline trainer: `mn train --config config/train/<name>.yaml [key=value ...] --out RUN`.
+
+Modes: au (recognizer: L_AU), ee (policy: L_EE), mn (L_AU + lambda_EE L_EE + lambda_align
+L_align, everything trained), probe (recognizer and policy frozen from checkpoints; only the
+alignment layers T_u, T_e are trained). Under torchrun it runs DDP on gloo; negatives of the
+contrastive losses then come from the global batch.
+
+The run folder holds config.yaml (resolved), checkpoints/step_<N>/ (see checkpoint.py),
+metrics.jsonl and TensorBoard logs (tb/). `--resume` continues from the latest checkpoint and
+reproduces the losses of an uninterrupted run exactly.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import random
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn as nn
+import yaml
+
+from mn_models import checkpoint as ck
+from mn_models.train_config import TrainConfig
+
+log = logging.getLogger("mn.train")
+
+
+class TrainingError(RuntimeError):
+    pass
+
+
+class MirrorModel(nn.Module):
+    """The modules one mode trains, in one nn.Module so DDP wraps them once."""
+
+    def __init__(self, cfg: TrainConfig, recognizer=None, policy=None, alignment=None):
+        super().__init__()
+        self.cfg = cfg
+        self.recognizer, self.policy, self.alignment = recognizer, policy, alignment
+
+    def forward(self, au: dict | None, ee: dict | None, num_frames: int):
+        cfg, logs = self.cfg, {}
+        loss = torch.zeros(())
+        u = e = None
+        if au is not None and self.recognizer is not None:
+            frozen = cfg.mode == "probe"
+            with torch.set_grad_enabled(not frozen and torch.is_grad_enabled()):
+                video = self.recognizer.preprocess(au["video"])
+                u = self.recognizer.embed_video(video)
+                if not frozen:
+                    text = self.recognizer.embed_text(au["text"])
+                    l_au, l = self.recognizer.loss(u, text, au["instruction_id"])
+                    loss = loss + l_au
+                    logs.update(l)
+        if ee is not None and self.policy is not None:
+            frozen = cfg.mode == "probe"
+            with torch.set_grad_enabled(not frozen and torch.is_grad_enabled()):
+                l_ee, l, out = self.policy(ee)
+            e = out["e"]
+            if not frozen:
+                loss = loss + (cfg.lambda_ee if cfg.mode == "mn" else 1.0) * l_ee
+                logs.update(l)
+                logs["policy/loss"] = float(l_ee.detach())
+        if self.alignment is not None and u is not None and e is not None:
+            from mn_models.alignment import pair_ids
+            ids = pair_ids(cfg.alignment.strategy, episode_ids=ee["episode_id"],
+                           instruction_ids=ee["instruction_id"], task_ids=ee["task_id"])
+            l_al, l = self.alignment(u.detach() if cfg.mode == "probe" else u,
+                                     e.detach() if cfg.mode == "probe" else e, ids)
+            loss = loss + (cfg.lambda_align if cfg.mode == "mn" else 1.0) * l_al
+            logs.update(l)
+        logs["loss"] = float(loss.detach())
+        return loss, logs
+
+
+def _setup_distributed() -> tuple[int, int]:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("gloo")
+    return (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % (2 ** 32))
+    torch.manual_seed(seed)
+
+
+def lr_factor(step: int, cfg: TrainConfig) -> float:
+    """Linear warm-up, then cosine decay to 1/100 of the base rate."""
+    if step < cfg.warmup_steps:
+        return (step + 1) / cfg.warmup_steps
+    t = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
+    return 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * min(1.0, t)))
+
+
+class Trainer:
+    def __init__(self, cfg: TrainConfig, run_dir: str | Path, resume: bool = False):
+        self.cfg, self.run_dir = cfg, Path(run_dir)
+        self.rank, self.world = _setup_distributed()
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        _seed_everything(cfg.seed * 1000 + self.rank)
+        self.resume = resume
+        self._build_data()
+        self._build_models()
+        self._build_optimizer()
+        self.step = 0
+        self.sample_rng = np.random.default_rng([cfg.seed, self.rank])
+        self.clip_rng = np.random.default_rng([cfg.seed, self.rank, 1])
+        if resume:
+            self._resume()
+        self.tb = None
+        if self.rank == 0:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            (self.run_dir / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+
+    # ------------------------------------------------------------------ set-up
+    def _build_data(self):
+        from mn_models.data import MirrorData
+        from mn_models.recognizer.config import make_recognizer_config
+        cfg = self.cfg
+        self.rcfg = make_recognizer_config(cfg.recognizer, **cfg.recognizer_overrides)
+        from mn_models.policy.config import make_policy_config
+        self.pcfg = make_policy_config(cfg.policy, **cfg.policy_overrides)
+        need_clips = cfg.mode in ("au", "mn", "probe")
+        need_samples = cfg.mode in ("ee", "mn", "probe")
+        kw = dict(tasks=cfg.tasks or None, val_fraction=cfg.val_fraction, seed=cfg.seed,
+                  clip_size=self.rcfg.image_size, cameras=tuple(self.pcfg.cameras),
+                  need_samples=need_samples, need_clips=need_clips)
+        self.train_data = MirrorData(cfg.data, split="train", **kw)
+        vocab = dict(instructions=self.train_data.instructions, tasks_vocab=self.train_data.tasks)
+        try:
+            self.val_data = MirrorData(cfg.data, split="val", **kw, **vocab)
+        except FileNotFoundError:
+            self.val_data = None
+        if len(self.train_data) == 0:
+            raise TrainingError(f"the train split of {cfg.data} is empty")
+
+    def _build_models(self):
+        from mn_models.alignment import MirrorAlignment
+        from mn_models.policy.arp import ARPPolicy
+        from mn_models.recognizer.model import Recognizer
+        cfg = self.cfg
+        rec = pol = ali = None
+        if cfg.mode == "probe":
+            rec = ck.build_recognizer(ck.open_checkpoint(cfg.au_checkpoint, need=("recognizer",)))
+            pol = ck.build_policy(ck.open_checkpoint(cfg.ee_checkpoint, need=("policy",)))
+            self.rcfg, self.pcfg = rec.config, pol.cfg
+            for m in (rec, pol):
+                m.eval()
+                m.requires_grad_(False)
+        else:
+            if cfg.mode in ("au", "mn"):
+                rec = (ck.build_recognizer(ck.open_checkpoint(cfg.au_checkpoint, ("recognizer",)))
+                       if cfg.au_checkpoint else Recognizer(self.rcfg))
+            if cfg.mode in ("ee", "mn"):
+                pol = (ck.build_policy(ck.open_checkpoint(cfg.ee_checkpoint, ("policy",)))
+                       if cfg.ee_checkpoint else ARPPolicy(self.pcfg))
+        if cfg.mode in ("mn", "probe"):
+            a = cfg.alignment
+            ali = MirrorAlignment(self.rcfg.embed_dim, self.pcfg.policy_dim, a.dim_z, a.tau, a.head)
+        self.model = MirrorModel(cfg, rec, pol, ali)
+        self.ddp = self.model
+        if self.world > 1:
+            self.ddp = nn.parallel.DistributedDataParallel(self.model, find_unused_parameters=True)
+
+    def _param_groups(self):
+        cfg, m, groups = self.cfg, self.model, []
+        if cfg.mode != "probe":
+            if m.recognizer is not None:
+                text = [p for n, p in m.recognizer.named_parameters() if n.startswith("text_")]
+                text_ids = {id(p) for p in text}
+                video = [p for p in m.recognizer.parameters() if id(p) not in text_ids]
+                groups += [{"name": "video", "params": video, "lr": cfg.lr_video},
+                           {"name": "text", "params": text, "lr": cfg.lr_video * cfg.lr_text_fraction}]
+            if m.policy is not None:
+                groups.append({"name": "policy", "params": list(m.policy.parameters()),
+                               "lr": cfg.lr_policy})
+        if m.alignment is not None:
+            groups.append({"name": "align", "params": list(m.alignment.parameters()),
+                           "lr": cfg.lr_align})
+        for g in groups:
+            g["base_lr"] = g["lr"]
+        return [g for g in groups if g["params"]]
+
+    def _build_optimizer(self):
+        self.opt = torch.optim.AdamW(self._param_groups(), weight_decay=self.cfg.weight_decay)
+
+    # ------------------------------------------------------------------ batches
+    def _batch(self, data, rng, clip_rng, batch_size):
+        cfg, tok = self.cfg, self._tokenizer()
+        nf = self.rcfg.num_frames
+        if cfg.mode == "au":
+            rows = rng.integers(0, len(data), size=batch_size)
+            return data.au_batch(rows, nf, clip_rng), None
+        rows = rng.integers(0, len(data.index), size=batch_size)
+        if cfg.mode == "ee":
+            return None, data.ee_batch(rows, tok)
+        return data.mn_batch(rows, nf, tok, clip_rng)
+
+    def _tokenizer(self):
+        if not hasattr(self, "_tok"):
+            from mn_models.recognizer.tokenizer import get_tokenizer
+            self._tok = get_tokenizer(self.rcfg.context_length)
+        return self._tok
+
+    # ------------------------------------------------------------------ state
+    def model_configs(self) -> dict:
+        out = {}
+        if self.model.recognizer is not None:
+            out["recognizer"] = self.model.recognizer.config.to_dict()
+        if self.model.policy is not None:
+            out["policy"] = self.model.policy.cfg.to_dict()
+        if self.model.alignment is not None:
+            out["alignment"] = self.model.alignment.config()
+        return out
+
+    def _training_state(self) -> dict:
+        tensors, js = {}, {"step": self.step, "param_groups": [], "state_keys": {}}
+        sd = self.opt.state_dict()
+        for g in sd["param_groups"]:
+            js["param_groups"].append({k: v for k, v in g.items()})
+        for pid, st in sd["state"].items():
+            keys = []
+            for k, v in st.items():
+                if torch.is_tensor(v):
+                    tensors[f"opt.{pid}.{k}"] = v
+                    keys.append(k)
+            js["state_keys"][str(pid)] = keys
+        tensors["rng.torch"] = torch.get_rng_state()
+        js["rng.numpy_sample"] = self.sample_rng.bit_generator.state
+        js["rng.numpy_clip"] = self.clip_rng.bit_generator.state
+        js["rng.numpy_global"] = [np.random.get_state()[0], np.random.get_state()[1].tolist(),
+                                  *np.random.get_state()[2:]]
+        js["rng.python"] = [random.getstate()[0], list(random.getstate()[1]), random.getstate()[2]]
+        return {"tensors": tensors, "json": js}
+
+    def save(self) -> Path:
+        folder = ck.checkpoints_dir(self.run_dir) / f"step_{self.step:07d}"
+        vocab = {"instructions": self.train_data.instructions, "tasks": self.train_data.tasks}
+        modules = {n: getattr(self.model, n) for n in ("recognizer", "policy", "alignment")
+                   if getattr(self.model, n) is not None}
+        ck.save_checkpoint(folder, kind=self.cfg.mode, step=self.step, config=self.cfg.to_dict(),
+                           modules=modules, model_configs=self.model_configs(), vocab=vocab,
+                           training_state=self._training_state())
+        for old in ck.list_checkpoints(self.run_dir)[:-max(1, self.cfg.keep_checkpoints)]:
+            shutil.rmtree(old, ignore_errors=True)
+        return folder
+
+    def _resume(self):
+        from safetensors.torch import load_file
+        latest = ck.latest_checkpoint(self.run_dir)
+        if latest is None:
+            log.info("no checkpoint in %s: starting from scratch", self.run_dir)
+            return
+        c = ck.open_checkpoint(latest)
+        if c.kind != self.cfg.mode:
+            raise ck.CheckpointError(f"cannot resume a {self.cfg.mode} run from {latest} "
+                                     f"(a {c.kind} checkpoint)")
+        for n in ("recognizer", "policy", "alignment"):
+            m = getattr(self.model, n)
+            if m is not None:
+                m.load_state_dict(c.weights(n), strict=True)
+        tensors = load_file(str(latest / ck.STATE_T))
+        js = json.loads((latest / ck.STATE_J).read_text())
+        state = {int(pid): {k: tensors[f"opt.{pid}.{k}"] for k in keys}
+                 for pid, keys in js["state_keys"].items()}
+        self.opt.load_state_dict({"state": state, "param_groups": js["param_groups"]})
+        torch.set_rng_state(tensors["rng.torch"])
+        self.sample_rng.bit_generator.state = js["rng.numpy_sample"]
+        self.clip_rng.bit_generator.state = js["rng.numpy_clip"]
+        g = js["rng.numpy_global"]
+        np.random.set_state((g[0], np.array(g[1], dtype=np.uint32), *g[2:]))
+        p = js["rng.python"]
+        random.setstate((p[0], tuple(p[1]), p[2]))
+        self.step = js["step"]
+        log.info("resumed from %s at step %d", latest, self.step)
+
+    # ------------------------------------------------------------------ loop
+    def train(self) -> dict:
+        cfg = self.cfg
+        from torch.utils.tensorboard import SummaryWriter
+        if self.rank == 0:
+            self.tb = SummaryWriter(str(self.run_dir / "tb"))
+        metrics_path = self.run_dir / "metrics.jsonl"
+        self.model.train()
+        if cfg.mode == "probe":
+            self.model.recognizer.eval()
+            self.model.policy.eval()
+        t0, start_step, last_good = time.perf_counter(), self.step, ck.latest_checkpoint(self.run_dir)
+        logs: dict = {}
+        while self.step < cfg.steps:
+            au, ee = self._batch(self.train_data, self.sample_rng, self.clip_rng, cfg.batch_size)
+            f = lr_factor(self.step, cfg)
+            for g in self.opt.param_groups:
+                g["lr"] = g["base_lr"] * f
+            loss, logs = self.ddp(au, ee, self.rcfg.num_frames)
+            if not torch.isfinite(loss):
+                raise TrainingError(f"loss is {float(loss)} at step {self.step}; last good "
+                                    f"checkpoint: {last_good or 'none (no checkpoint yet)'}")
+            self.opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.grad_clip > 0:
+                params = [p for g in self.opt.param_groups for p in g["params"]]
+                logs["grad_norm"] = float(nn.utils.clip_grad_norm_(params, cfg.grad_clip))
+            self.opt.step()
+            self.step += 1
+            logs["lr_factor"] = f
+            if self.rank == 0:
+                for k, v in logs.items():
+                    self.tb.add_scalar(k, v, self.step)
+                with open(metrics_path, "a") as fh:
+                    fh.write(json.dumps({"step": self.step, **logs}) + "\n")
+                if self.step % cfg.log_every == 0 or self.step == cfg.steps:
+                    el = time.perf_counter() - t0
+                    rate = (self.step - start_step) / el
+                    eta = (cfg.steps - self.step) / max(rate, 1e-9)
+                    print(f"[mn train {cfg.mode}] step {self.step}/{cfg.steps} loss "
+                          f"{logs['loss']:.4f} {rate:.2f} steps/s eta {eta:.0f}s", file=sys.stderr,
+                          flush=True)
+            if self.step % cfg.ckpt_every == 0 or self.step == cfg.steps:
+                if self.rank == 0:
+                    last_good = self.save()
+                if self.world > 1:
+                    dist.barrier()
+        if self.rank == 0 and self.tb is not None:
+            self.tb.close()
+        return logs
+
+
+def train(cfg: TrainConfig, run_dir, resume: bool = False) -> dict:
+    t = Trainer(cfg, run_dir, resume=resume)
+    try:
+        return t.train()
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()

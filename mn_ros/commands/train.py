@@ -1,0 +1,34 @@
+"""`mn train`: train the recognizer (au), the policy (ee), both with alignment (mn), or probe.
+
+    mn train --config config/train/tiny_mn.yaml data=runs/data steps=200 --out runs/mn
+    torchrun --nproc_per_node 2 -m mn_ros.cli train --config ... --out runs/mn_ddp
+    mn train --config ... --out runs/mn --resume
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+HELP = "train au|ee|mn|probe models into a run folder (checkpoints, TensorBoard logs)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", help="YAML file (config/train/*.yaml)")
+    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
+                        help="config overrides, e.g. steps=200 alignment.tau=0.2")
+    parser.add_argument("--out", required=True, help="run folder")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue from the latest checkpoint in --out")
+
+
+def run(args: argparse.Namespace) -> int:
+    from mn_models.checkpoint import CheckpointError
+    from mn_models.train_config import load_train_config
+    from mn_models.trainer import TrainingError, train
+    try:
+        cfg = load_train_config(args.config, args.overrides)
+        train(cfg, args.out, resume=args.resume)
+    except (KeyError, ValueError, FileNotFoundError, CheckpointError, TrainingError) as e:
+        print(f"mn train: {e}", file=sys.stderr)
+        return 2
+    return 0
