@@ -124,7 +124,14 @@ def _checked(d: dict, cls, prefix: str) -> dict:
 
 
 def _parse_value(text: str):
-    return yaml.safe_load(text) if text != "" else ""
+    """YAML scalar, except that '1e-5' is a float (YAML 1.1 would keep it a string)."""
+    value = yaml.safe_load(text) if text != "" else ""
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    return value
 
 
 def apply_overrides(d: dict, overrides: list[str]) -> dict:

@@ -285,7 +285,8 @@ class Trainer:
         log.info("resumed from %s at step %d", latest, self.step)
 
     # ------------------------------------------------------------------ loop
-    def train(self) -> dict:
+    def train(self, stop_after: int | None = None) -> dict:
+        """Run to cfg.steps (or stop once `stop_after` steps are done, as if interrupted)."""
         cfg = self.cfg
         from torch.utils.tensorboard import SummaryWriter
         if self.rank == 0:
@@ -297,14 +298,15 @@ class Trainer:
             self.model.policy.eval()
         t0, start_step, last_good = time.perf_counter(), self.step, ck.latest_checkpoint(self.run_dir)
         logs: dict = {}
-        while self.step < cfg.steps:
+        end = cfg.steps if stop_after is None else min(cfg.steps, stop_after)
+        while self.step < end:
             au, ee = self._batch(self.train_data, self.sample_rng, self.clip_rng, cfg.batch_size)
             f = lr_factor(self.step, cfg)
             for g in self.opt.param_groups:
                 g["lr"] = g["base_lr"] * f
             loss, logs = self.ddp(au, ee, self.rcfg.num_frames)
             if not torch.isfinite(loss):
-                raise TrainingError(f"loss is {float(loss)} at step {self.step}; last good "
+                raise TrainingError(f"loss is {float(loss.detach())} at step {self.step}; last good "
                                     f"checkpoint: {last_good or 'none (no checkpoint yet)'}")
             self.opt.zero_grad(set_to_none=True)
             loss.backward()

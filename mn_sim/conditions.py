@@ -67,7 +67,10 @@ class ContactCondition(Condition):
 
 
 class OrderedConditions(Condition):
-    """Each sub-condition must become true in order; once met, it stays met (latched)."""
+    """Each sub-condition must become true in order; once met, it stays met (latched).
+
+    Give it plain (unlatched) conditions: wrapped in LatchedCondition, a later one pressed
+    early would stay true and the order would no longer be enforced."""
 
     def __init__(self, conditions: list[Condition]):
         self.conditions = conditions

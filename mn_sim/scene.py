@@ -116,6 +116,8 @@ class SceneBuilder:
 
     @staticmethod
     def site(body, name, pos=(0, 0, 0), size=0.01, rgba=(1, 0, 0, 0)):
+        """Note: MuJoCo's compiler fuses a site placed exactly at its body's origin with the
+        body frame, so model.site_pos edits of such a site do nothing; move the body instead."""
         return body.add_site(name=name, pos=list(pos), size=[size, size, size], rgba=list(rgba))
 
 

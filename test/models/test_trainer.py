@@ -1,0 +1,122 @@
+"""The trainer on real (tiny) models and a real collected dataset."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from mn_models import checkpoint as ck
+from mn_models.train_config import load_train_config
+from mn_models.trainer import Trainer, TrainingError
+
+ROOT = Path(__file__).resolve().parents[2]
+CFG = ROOT / "config" / "train"
+
+
+def cfg_for(mode, data, *extra):
+    return load_train_config(str(CFG / f"tiny_{mode}.yaml"),
+                             [f"data={data}", "log_every=1000", "threads=1", "val_fraction=0.25",
+                              *extra])
+
+
+def losses(run):
+    return [json.loads(line)["loss"] for line in (Path(run) / "metrics.jsonl").read_text().splitlines()]
+
+
+@pytest.mark.slow
+def test_resume_reproduces_an_uninterrupted_run_exactly(tiny_dataset, tmp_path):
+    cfg = cfg_for("mn", tiny_dataset, "steps=6", "ckpt_every=3", "batch_size=2")
+    Trainer(cfg, tmp_path / "full").train()
+    Trainer(cfg, tmp_path / "cut").train(stop_after=3)          # "killed" after step 3
+    assert [c.name for c in ck.list_checkpoints(tmp_path / "cut")] == ["step_0000003"]
+    Trainer(cfg, tmp_path / "cut", resume=True).train()
+    full, cut = losses(tmp_path / "full"), losses(tmp_path / "cut")
+    assert len(full) == len(cut) == 6
+    assert full == cut, "resumed run must give the same losses as the uninterrupted one"
+    a = ck.open_checkpoint(tmp_path / "full").weights("policy")
+    b = ck.open_checkpoint(tmp_path / "cut").weights("policy")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_checkpoint_folder_rebuilds_models_and_is_checked(tiny_dataset, tmp_path):
+    cfg = cfg_for("au", tiny_dataset, "steps=2", "ckpt_every=2")
+    Trainer(cfg, tmp_path / "au").train()
+    c = ck.open_checkpoint(tmp_path / "au", need=("recognizer",))
+    assert c.kind == "au" and (c.path / "config.yaml").is_file()
+    assert c.meta["instructions"] and c.meta["tokenizer"]["context_length"] == 32
+    rec = ck.build_recognizer(c)
+    idx, scores = rec.recognize(torch.zeros(1, 8, 32, 32, 3, dtype=torch.uint8),
+                                c.meta["instructions"])
+    assert scores.shape == (1, len(c.meta["instructions"]))
+    with pytest.raises(ck.CheckpointError, match="'au' checkpoint without \\['policy'\\].*ee or mn"):
+        ck.open_checkpoint(tmp_path / "au", need=("policy",))
+    # a truncated weights file is named, not a crash deep in safetensors
+    w = c.path / ck.WEIGHTS
+    w.write_bytes(w.read_bytes()[: w.stat().st_size // 2])
+    with pytest.raises(ck.CheckpointError, match="truncated or corrupt"):
+        ck.build_recognizer(ck.open_checkpoint(c.path))
+    with pytest.raises(ck.CheckpointError, match="does not exist"):
+        ck.open_checkpoint(tmp_path / "nothing")
+
+
+def test_probe_refuses_a_checkpoint_of_the_wrong_kind(tiny_dataset, tmp_path):
+    Trainer(cfg_for("au", tiny_dataset, "steps=1", "ckpt_every=1"), tmp_path / "au").train()
+    cfg = cfg_for("probe", tiny_dataset, f"au_checkpoint={tmp_path / 'au'}",
+                  f"ee_checkpoint={tmp_path / 'au'}", "steps=1")
+    with pytest.raises(ck.CheckpointError, match="needs a checkpoint of kind ee or mn"):
+        Trainer(cfg, tmp_path / "probe")
+
+
+def test_unknown_config_key_is_named(tiny_dataset):
+    with pytest.raises(KeyError, match="unknown config key 'stpes'.*did you mean steps"):
+        cfg_for("ee", tiny_dataset, "stpes=3")
+    with pytest.raises(ValueError, match="mode must be one of"):
+        cfg_for("ee", tiny_dataset, "mode=rl")
+
+
+def test_nan_loss_stops_with_step_and_last_good_checkpoint(tiny_dataset, tmp_path, monkeypatch):
+    cfg = cfg_for("ee", tiny_dataset, "steps=5", "ckpt_every=2", "batch_size=2")
+    t = Trainer(cfg, tmp_path / "nan")
+    real = t.ddp.forward
+
+    def poisoned(au, ee, nf):
+        loss, logs = real(au, ee, nf)
+        return (loss * float("nan") if t.step == 3 else loss), logs
+
+    monkeypatch.setattr(t.ddp, "forward", poisoned)
+    with pytest.raises(TrainingError, match=r"loss is nan at step 3; last good checkpoint: .*step_0000002"):
+        t.train()
+
+
+def test_mn_mode_trains_all_three_with_their_learning_rates(tiny_dataset, tmp_path):
+    cfg = cfg_for("mn", tiny_dataset, "steps=2", "ckpt_every=2", "batch_size=2",
+                  "lr_video=1e-5", "lr_text_fraction=0.05", "lr_align=1e-4", "lr_policy=3e-4",
+                  "warmup_steps=0")
+    t = Trainer(cfg, tmp_path / "mn")
+    lrs = {g["name"]: g["base_lr"] for g in t.opt.param_groups}
+    assert lrs == pytest.approx({"video": 1e-5, "text": 5e-7, "policy": 3e-4, "align": 1e-4})
+    before = {n: p.detach().clone() for n, p in t.model.named_parameters()}
+    logs = t.train()
+    assert {"recognizer/loss", "policy/loss", "align/loss", "align/mi_lb_u2e"} <= set(logs)
+    changed = {n.split(".")[0] for n, p in t.model.named_parameters() if not torch.equal(p, before[n])}
+    assert changed == {"recognizer", "policy", "alignment"}
+
+
+@pytest.mark.slow
+def test_torchrun_two_processes(tiny_dataset, tmp_path):
+    """DDP on gloo with 2 processes; alignment negatives come from the global batch."""
+    env = dict(os.environ, OMP_NUM_THREADS="1", MASTER_ADDR="127.0.0.1")
+    out = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+         "--master_port", str(29500 + os.getpid() % 1000), "-m", "mn_ros.cli", "train",
+         "--config", str(CFG / "tiny_mn.yaml"), f"data={tiny_dataset}", "steps=3",
+         "batch_size=2", "ckpt_every=3", "log_every=1", "threads=1", "--out", str(tmp_path / "ddp")],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    rows = [json.loads(x) for x in (tmp_path / "ddp" / "metrics.jsonl").read_text().splitlines()]
+    assert len(rows) == 3, "only rank 0 logs"
+    assert rows[-1]["align/batch"] == 4.0, "the global batch is 2 processes x 2"
+    assert ck.open_checkpoint(tmp_path / "ddp", need=("policy",)).meta["step"] == 3
