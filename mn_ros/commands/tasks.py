@@ -8,31 +8,14 @@ from __future__ import annotations
 import argparse
 import json
 
+from mn_sim.describe import describe_tasks
+
 HELP = "list the simulated RLBench tasks, their variations and instructions"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--tasks", default="all", help="comma-separated task names or 'all'")
-
-
-def describe_tasks(names: list[str]) -> dict:
-    """Descriptions of every variation, from each task's init_episode (needs the scene)."""
-    from mn_sim.env import MNEnv
-    env = MNEnv(cameras=("front",))
-    out = {}
-    try:
-        for name in names:
-            env.reset(seed=0, options={"task": name, "variation": 0, "render": False})
-            n = env.task.variation_count()
-            variations = []
-            for v in range(n):
-                env.task.variation = v
-                variations.append(list(env.task.init_episode(v)))
-            out[name] = {"variation_count": n, "variations": variations}
-    finally:
-        env.close()
-    return out
 
 
 def run(args: argparse.Namespace) -> int:

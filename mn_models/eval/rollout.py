@@ -1,0 +1,264 @@
+"""Policy rollouts in mn_sim (`mn eval ee`, paper Table 2): success rate per task.
+
+Episode k of evaluation seed s on task t: variation k % variation_count (round-robin), scene seed
+``rollout_seed(s, t, k)`` (a hash kept apart from the collection seeds, so the scenes are unseen).
+Each step the policy gets the observation and the tokens of the canonical instruction
+(descriptions[0]) and its 9-vector is executed by the planner; the episode ends on success, on a
+planning failure (a failure), or after `max_steps` actions (a failure).
+
+Work is spread over `workers` spawned processes, each loading the checkpoint once and running
+torch on 1 thread (MuJoCo renders in the same process). Seeds are reported as mean ± 95% CI.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import multiprocessing as mp
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass
+from typing import Sequence
+
+import numpy as np
+
+from mn_models.eval.stats import format_ci, mean_ci
+
+log = logging.getLogger("mn.eval.ee")
+VIDEO_FPS = 10.0   # frames per simulated second in the saved rollout videos
+
+
+@dataclass(frozen=True)
+class RolloutJob:
+    task: str
+    variation: int
+    scene_seed: int
+    index: int = 0          # episode index within (task, seed)
+    eval_seed: int = 0
+    video: bool = False     # record the front camera during the rollout
+
+
+def rollout_seed(seed: int, task: str, index: int) -> int:
+    """Deterministic 31-bit scene seed of evaluation episode `index` (never a collection seed:
+    the hashed key differs from mn_sim.collect.episode_seed's)."""
+    key = f"eval:{seed}:{task}:{index}".encode()
+    return int.from_bytes(hashlib.sha256(key).digest()[:4], "little") & 0x7FFFFFFF
+
+
+def plan_jobs(tasks: Sequence[str], episodes: int, seeds: Sequence[int],
+              video: bool = True) -> list[RolloutJob]:
+    """Round-robin variations; the first episode of the first seed of each task is recorded."""
+    headless()
+    from mn_sim.tasks.registry import make_task
+    jobs = []
+    for t in tasks:
+        nvar = make_task(t).variation_count()
+        for si, s in enumerate(seeds):
+            for k in range(episodes):
+                jobs.append(RolloutJob(t, k % nvar, rollout_seed(s, t, k), k, s,
+                                       video and si == 0 and k == 0))
+    return jobs
+
+
+def headless() -> None:
+    """Render with EGL unless the user chose otherwise (must run before mujoco is imported)."""
+    os.environ.setdefault("MUJOCO_GL", "egl")
+    os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
+
+
+class PolicyRunner:
+    """A policy checkpoint and an environment in one process; `run(job)` plays one episode."""
+
+    def __init__(self, checkpoint, image_size: int = 128, max_steps: int = 25,
+                 threads: int | None = 1):
+        headless()
+        import torch
+
+        from mn_models import checkpoint as ck
+        from mn_models.eval.common import policy_tokenizer
+        from mn_sim.env import MNEnv
+        if threads:
+            torch.set_num_threads(threads)
+        c = ck.open_checkpoint(checkpoint, need=("policy",))
+        self.policy = ck.build_policy(c).eval()
+        self.tokenizer = policy_tokenizer(c)
+        self.max_steps = max_steps
+        self.env = MNEnv(image_size=image_size, cameras=tuple(self.policy.cfg.cameras),
+                         max_steps=max_steps)
+
+    def act(self, obs, tokens) -> np.ndarray:
+        from mn_models.policy.samples import batch_from_observations
+        batch = batch_from_observations([obs], tokens, cameras=self.policy.cfg.cameras)
+        actions, _ = self.policy.predict_action(batch)
+        return actions[0].double().numpy()                                  # (9,)
+
+    def run(self, job: RolloutJob) -> dict:
+        env = self.env
+        t0 = time.perf_counter()
+        obs, info = env.reset(seed=job.scene_seed,
+                              options={"task": job.task, "variation": job.variation})
+        instruction = info["descriptions"][0]
+        tokens = self.tokenizer([instruction])                              # (1, L)
+        frames: list[np.ndarray] = []
+        if job.video:
+            frames.append(env.render())
+            env.sim.start_recording(1.0 / VIDEO_FPS, lambda: frames.append(env.render()))
+        self.policy.reset()
+        success, reason, steps = False, "", 0
+        try:
+            for steps in range(1, self.max_steps + 1):
+                try:
+                    action = self.act(obs, tokens)
+                except Exception as e:   # a broken prediction is a failed episode, not a crash
+                    reason = f"policy error: {type(e).__name__}: {e}"
+                    break
+                obs, _, terminated, truncated, step_info = env.step(action)
+                if job.video:
+                    frames.append(env.render())
+                if terminated or truncated:
+                    success = bool(step_info["success"])
+                    reason = step_info["failure_reason"] or ("" if success else "step limit")
+                    break
+        finally:
+            if job.video:
+                env.sim.start_recording(None, None)
+        if not success and not reason:
+            reason = "step limit"
+        out = {**asdict(job), "instruction": instruction, "success": success,
+               "failure_reason": reason, "steps": steps,
+               "seconds": time.perf_counter() - t0}
+        if job.video:
+            out["frames"] = frames
+        return out
+
+    def close(self):
+        self.env.close()
+
+
+_RUNNER: PolicyRunner | None = None
+_INIT_ERROR: str = ""
+
+
+def _init_worker(checkpoint, image_size, max_steps):
+    """Pool initializer. An exception here would make the pool respawn workers forever, so it
+    is kept and raised by the first job instead."""
+    headless()
+    global _RUNNER, _INIT_ERROR
+    try:
+        _RUNNER = PolicyRunner(checkpoint, image_size, max_steps, threads=1)
+    except Exception as e:
+        _INIT_ERROR = f"{type(e).__name__}: {e}"
+
+
+def _work(job: RolloutJob) -> dict:
+    if _RUNNER is None:
+        raise RuntimeError(f"rollout worker failed to start: {_INIT_ERROR}")
+    return _RUNNER.run(job)
+
+
+def run_jobs(checkpoint, jobs: Sequence[RolloutJob], image_size: int = 128, max_steps: int = 25,
+             workers: int = 2, progress: bool = True) -> list[dict]:
+    """Play every job; results in job order. workers <= 1 runs in this process."""
+    headless()
+    results: dict[int, dict] = {}
+    start = time.perf_counter()
+
+    def report(i, r):
+        results[i] = r
+        if progress:
+            n = len(results)
+            el = time.perf_counter() - start
+            print(f"[mn eval ee] {n}/{len(jobs)} {r['task']} v{r['variation']}: "
+                  f"{'success' if r['success'] else 'failure (' + r['failure_reason'] + ')'} "
+                  f"elapsed {el:.0f}s eta {el / n * (len(jobs) - n):.0f}s", file=sys.stderr,
+                  flush=True)
+
+    if workers <= 1 or len(jobs) <= 1:
+        runner = PolicyRunner(checkpoint, image_size, max_steps, threads=None)
+        try:
+            for i, j in enumerate(jobs):
+                report(i, runner.run(j))
+        finally:
+            runner.close()
+    else:
+        ctx = mp.get_context("spawn")
+        with ctx.Pool(min(workers, len(jobs)), initializer=_init_worker,
+                      initargs=(str(checkpoint), image_size, max_steps)) as pool:
+            for i, r in pool.imap_unordered(_indexed, [(i, j) for i, j in enumerate(jobs)]):
+                report(i, r)
+    return [results[i] for i in range(len(jobs))]
+
+
+def _indexed(item):
+    i, job = item
+    return i, _work(job)
+
+
+def evaluate_policy(checkpoint, tasks: Sequence[str] | None = None, episodes: int = 25,
+                    max_steps: int = 25, seeds: Sequence[int] = (0,), workers: int = 2,
+                    image_size: int = 128, video: bool = True, progress: bool = True) -> dict:
+    """Success rates. Returns {"success_rate": mean over tasks (mean over seeds),
+    "success_rate_ci95", "per_task": {task: rate}, "per_task_ci95", "per_seed":
+    {seed: {"success_rate", "per_task"}}, "episodes": [...per-episode records...],
+    "videos": {task: frames}} (frames are not JSON: pop them before writing)."""
+    headless()
+    from mn_models import checkpoint as ck
+    from mn_models.eval.common import EvalError
+    from mn_sim.tasks.registry import task_names
+    if episodes < 1 or max_steps < 1:
+        raise EvalError(f"episodes and max_steps must be >= 1; got {episodes} and {max_steps}")
+    if not seeds:
+        raise EvalError("give at least one evaluation seed")
+    c = ck.open_checkpoint(checkpoint, need=("policy",))
+    tasks = list(tasks or c.meta.get("tasks") or [])
+    if not tasks:
+        raise EvalError(f"{c.path} names no tasks: pass --tasks")
+    unknown = [t for t in tasks if t not in task_names()]
+    if unknown:
+        raise EvalError(f"tasks {unknown} are not simulated by mn_sim; known: "
+                        f"{', '.join(task_names())}")
+    jobs = plan_jobs(tasks, episodes, list(seeds), video)
+    res = run_jobs(c.path, jobs, image_size, max_steps, workers, progress)
+    per_seed = {}
+    for s in seeds:
+        pt = {t: float(np.mean([r["success"] for r in res if r["task"] == t
+                                and r["eval_seed"] == s])) for t in tasks}
+        per_seed[s] = {"success_rate": float(np.mean(list(pt.values()))), "per_task": pt}
+    out = {"per_task": {}, "per_task_ci95": {}}
+    for t in tasks:
+        out["per_task"][t], out["per_task_ci95"][t] = mean_ci(
+            [per_seed[s]["per_task"][t] for s in seeds])
+    out["success_rate"], out["success_rate_ci95"] = mean_ci(
+        [per_seed[s]["success_rate"] for s in seeds])
+    videos = {r["task"]: r.pop("frames") for r in res if "frames" in r}
+    out.update({"per_seed": {str(s): v for s, v in per_seed.items()}, "seeds": list(seeds),
+                "episodes_per_task": episodes, "max_steps": max_steps,
+                "checkpoint": str(c.path), "step": c.meta.get("step"), "episodes": res,
+                "videos": videos})
+    return out
+
+
+def markdown(result: dict) -> str:
+    """Table 2 layout: success rate (%) per task, mean ± 95% CI over seeds, failure reasons."""
+    from collections import Counter
+
+    from mn_models.eval.report import markdown_table, wide_table
+    tasks = list(result["per_task"])
+    rows = {}
+    if len(result["seeds"]) > 1:
+        for s, v in result["per_seed"].items():
+            rows[f"seed {s}"] = {**{t: format_ci(v["per_task"][t], 0.0) for t in tasks},
+                                 "Avg.": format_ci(v["success_rate"], 0.0)}
+    name = "mean ± 95% CI" if len(result["seeds"]) > 1 else "success"
+    rows[name] = {**{t: format_ci(result["per_task"][t], result["per_task_ci95"][t])
+                     for t in tasks},
+                  "Avg.": format_ci(result["success_rate"], result["success_rate_ci95"])}
+    reasons = Counter((r["task"], (r["failure_reason"] or "?").split(":")[0])
+                      for r in result["episodes"] if not r["success"])
+    text = (f"# Policy rollouts: success rate (%)\n\n{result['episodes_per_task']} episodes per "
+            f"task and seed, seeds {result['seeds']}, at most {result['max_steps']} steps; "
+            f"checkpoint {result['checkpoint']}\n\n" + wide_table("", tasks, rows))
+    if reasons:
+        text += "\n## Failures\n\n" + markdown_table(
+            ["task", "reason", "episodes"], [[t, why, n] for (t, why), n in reasons.items()])
+    return text

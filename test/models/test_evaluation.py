@@ -1,0 +1,214 @@
+"""The evaluations (`mn eval au|ee|probe|tsne`) on real tiny checkpoints and real data, and their
+statistics (confidence intervals, Recall@1 controls, t-SNE) on synthetic inputs."""
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from mn_models import checkpoint as ck
+from mn_models.alignment import MirrorAlignment
+from mn_models.eval.probe import PairedFeatures, alignment_scores, success_split_scores
+from mn_models.eval.stats import format_ci, mean_ci, t_quantile
+from mn_models.eval.tsne import tsne
+from mn_ros.cli import main
+
+
+# ------------------------------------------------------------------ statistics
+@pytest.mark.parametrize("df,expected", [(1, 12.7062), (2, 4.3027), (4, 2.7764), (9, 2.2622),
+                                         (30, 2.0423)])
+def test_t_quantile_matches_published_tables(df, expected):
+    assert t_quantile(0.95, df) == pytest.approx(expected, abs=1e-4)
+
+
+def test_mean_ci_uses_the_t_distribution_over_seeds():
+    mean, half = mean_ci([0.80, 0.84, 0.76])
+    sd = math.sqrt(((0.0 ** 2) + 0.04 ** 2 + 0.04 ** 2) / 2)        # sample sd, n - 1
+    assert mean == pytest.approx(0.80)
+    assert half == pytest.approx(4.3027 * sd / math.sqrt(3), rel=1e-4)
+    assert mean_ci([0.5]) == (0.5, 0.0)
+    assert mean_ci([0.3, 0.3, 0.3]) == (pytest.approx(0.3), 0.0)
+    assert format_ci(mean, half) == "80.0 ± 9.9"
+    with pytest.raises(ValueError, match="at least one"):
+        mean_ci([])
+
+
+# ------------------------------------------------------------------ Recall@1 controls
+def clustered_features(n_instr=5, per=12, dim=16, noise=0.1, seed=0):
+    """u and e of the same instruction sit near the same centre: a perfectly alignable pair."""
+    g = torch.Generator().manual_seed(seed)
+    centres = torch.randn(n_instr, dim, generator=g) * 3
+    iid = torch.arange(n_instr).repeat_interleave(per)                       # (N,)
+    u = centres[iid] + noise * torch.randn(len(iid), dim, generator=g)
+    e = centres[iid] + noise * torch.randn(len(iid), dim, generator=g)
+    return PairedFeatures(u, e, iid, torch.zeros_like(iid), torch.arange(len(iid)),
+                          [f"instruction {i}" for i in range(n_instr)], ["task"])
+
+
+def identity_probe_checkpoint(folder, dim=16):
+    ali = MirrorAlignment(dim, dim, dim_z=dim, tau=0.1)
+    with torch.no_grad():
+        for layer in (ali.T_u, ali.T_e):
+            layer.weight.copy_(torch.eye(dim))
+            layer.bias.zero_()
+    return ck.save_checkpoint(folder, kind="probe", step=0, config={"mode": "probe"},
+                              modules={"alignment": ali},
+                              model_configs={"alignment": ali.config()},
+                              vocab={"instructions": [], "tasks": []})
+
+
+def test_aligned_pairs_score_high_and_shuffled_pairs_sit_at_chance(tmp_path):
+    path = identity_probe_checkpoint(tmp_path / "probe")
+    ali = ck.build_alignment(ck.open_checkpoint(path, need=("alignment",)))
+    feats = clustered_features()
+    s = alignment_scores(ali, feats, "instruction")
+    assert s["recall_at_1"] == 1.0 and s["chance"] == pytest.approx(0.2)
+    sh = alignment_scores(ali, feats, "instruction", shuffle=True, repeats=30, seed=1)
+    assert sh["aligned_recall_at_1"] == 1.0
+    assert abs(sh["recall_at_1"] - sh["chance"]) < 0.05, sh
+    # a probe whose T_e scrambles the policy space does not align the pairs
+    with torch.no_grad():
+        ali.T_e.weight.copy_(torch.randn(16, 16, generator=torch.Generator().manual_seed(0)))
+    assert alignment_scores(ali, feats, "instruction")["recall_at_1"] < 0.5
+
+
+def test_success_split_uses_equal_sample_sizes(tmp_path):
+    ali = ck.build_alignment(ck.open_checkpoint(identity_probe_checkpoint(tmp_path / "p")))
+    feats = clustered_features(per=12)
+    g = torch.Generator().manual_seed(3)
+    failed = torch.arange(len(feats)) % 3 == 0               # 20 failures, 40 successes
+    feats.e[failed] = torch.randn(int(failed.sum()), 16, generator=g) * 3   # broken execution
+    success = {int(i): not bool(f) for i, f in zip(feats.episode_id, failed)}
+    out = success_split_scores(ali, feats, success, "instruction", repeats=5)
+    assert out["samples_per_subset"] == 20
+    assert out["episodes"] == {"success": 40, "failure": 20}
+    assert out["success"]["recall_at_1"] > 0.95 > out["failure"]["recall_at_1"] + 0.3
+    lone = success_split_scores(ali, feats, {k: True for k in success} | {0: False})
+    assert lone["failure"]["recall_at_1"] is None and "fewer than 2" in lone["note"]
+
+
+# ------------------------------------------------------------------ t-SNE
+def test_tsne_separates_clusters_and_is_seeded():
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(3), 20)
+    X = rng.normal(0, 6, (3, 10))[labels] + rng.normal(0, 1, (60, 10))
+    Y, kl = tsne(X, perplexity=10, n_iter=300, seed=0, return_kl=True)
+    assert Y.shape == (60, 2) and np.isfinite(Y).all() and kl < 1.0
+    D = ((Y[:, None] - Y[None]) ** 2).sum(-1)
+    np.fill_diagonal(D, np.inf)
+    assert (labels[D.argmin(1)] == labels).mean() == 1.0
+    assert np.array_equal(Y, tsne(X, perplexity=10, n_iter=300, seed=0))
+    with pytest.raises(ValueError, match="N >= 3"):
+        tsne(X[:2])
+
+
+# ------------------------------------------------------------------ rollout plan
+def test_rollout_scenes_are_unseen_and_variations_round_robin():
+    from mn_models.eval.rollout import plan_jobs, rollout_seed
+    from mn_sim.collect import episode_seed
+    seeds = {rollout_seed(0, "open_drawer", k) for k in range(25)}
+    assert len(seeds) == 25
+    assert not seeds & {episode_seed(0, "open_drawer", k) for k in range(200)}
+    jobs = plan_jobs(["open_drawer"], 7, [0, 1])
+    assert [j.variation for j in jobs[:7]] == [0, 1, 2, 0, 1, 2, 0]
+    assert [j.video for j in jobs].count(True) == 1 and jobs[0].video
+    assert jobs[0].scene_seed != jobs[7].scene_seed          # seed 1 plays other scenes
+
+
+# ------------------------------------------------------------------ the commands, real models
+@pytest.fixture(scope="module")
+def runs(tiny_dataset, tmp_path_factory):
+    """au, ee and probe runs trained for 2 steps each on the shared tiny dataset."""
+    from pathlib import Path
+
+    from mn_models.train_config import load_train_config
+    from mn_models.trainer import train
+    cfg_dir = Path(__file__).resolve().parents[2] / "config" / "train"
+    root = tmp_path_factory.mktemp("eval_runs")
+    common = [f"data={tiny_dataset}", "log_every=1000", "threads=1", "val_fraction=0.25",
+              "steps=2", "ckpt_every=1", "keep_checkpoints=5"]
+
+    def run(mode, *extra):
+        train(load_train_config(str(cfg_dir / f"tiny_{mode}.yaml"), common + list(extra)),
+              root / mode)
+        return root / mode
+
+    au, ee = run("au", "batch_size=4"), run("ee", "batch_size=2")
+    probe = run("probe", f"au_checkpoint={au}", f"ee_checkpoint={ee}", "batch_size=8")
+    return {"data": str(tiny_dataset), "au": str(au), "ee": str(ee), "probe": str(probe)}
+
+
+def eval_json(capsys, *args):
+    assert main(["eval", *args, "--json"]) == 0
+    return json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+
+
+@pytest.mark.slow
+def test_eval_au_prints_accuracy_per_task_and_writes_tables(runs, tmp_path, capsys):
+    out = tmp_path / "au"
+    res = eval_json(capsys, "au", "--checkpoint", runs["au"], runs["au"], "--data", runs["data"],
+                    "--split", "all", "--out", str(out))
+    assert set(res) >= {"accuracy", "per_task"}
+    assert set(res["per_task"]) == {"open_drawer", "turn_tap"}
+    assert res["accuracy"] == pytest.approx(np.mean(list(res["per_task"].values())))
+    assert res["accuracy_ci95"] == 0.0 and res["seeds"] == 2        # same checkpoint twice
+    saved = json.loads((out / "results.json").read_text())
+    # every canonical instruction of both tasks is a candidate (3 drawers + 2 taps)
+    assert saved["runs"][0]["num_candidates"] == 5
+    assert "| open_drawer | turn_tap | Avg. |" in (out / "results.md").read_text()
+    assert (out / "per_task.png").stat().st_size > 1000
+
+
+@pytest.mark.slow
+def test_eval_ee_rolls_out_in_two_processes_and_saves_a_video(runs, capsys):
+    res = eval_json(capsys, "ee", "--checkpoint", runs["ee"], "--tasks", "open_drawer",
+                    "--episodes", "1", "--seeds", "0,1", "--max-steps", "2", "--workers", "2")
+    assert set(res) >= {"success_rate", "per_task"} and list(res["per_task"]) == ["open_drawer"]
+    assert 0.0 <= res["success_rate"] <= 1.0 and res["seeds"] == [0, 1]
+    out = ck.latest_checkpoint(runs["ee"]).parent.parent / "eval_ee"    # default: <run>/eval_ee
+    saved = json.loads((out / "results.json").read_text())
+    assert len(saved["episodes"]) == 2
+    for ep in saved["episodes"]:
+        assert 1 <= ep["steps"] <= 2 and (ep["success"] or ep["failure_reason"])
+    assert (out / "open_drawer.mp4").stat().st_size > 1000
+
+
+@pytest.mark.slow
+def test_eval_probe_recall_shuffle_series_and_success_split(runs, tmp_path, capsys):
+    args = ["--probe", runs["probe"], "--au", runs["au"], "--ee", runs["ee"],
+            "--data", runs["data"], "--split", "all", "--out", str(tmp_path)]
+    res = eval_json(capsys, "probe", *args)
+    assert set(res) >= {"recall_at_1", "chance"} and 0.0 < res["chance"] < 1.0
+    sh = eval_json(capsys, "probe", *args, "--shuffle")
+    assert sh["aligned_recall_at_1"] == pytest.approx(res["recall_at_1"])
+    assert abs(sh["recall_at_1"] - sh["chance"]) < 0.15
+    ss = eval_json(capsys, "probe", *args, "--success-split", "--success-source", "flags")
+    assert ss["success_split"]["failure"] is None       # collected episodes are all successes
+    series = eval_json(capsys, "probe", "--series", runs["probe"], "--data", runs["data"],
+                       "--split", "all", "--out", str(tmp_path))
+    assert [s["step"] for s in series["series"]] == [1, 2]
+    assert (tmp_path / "recall_vs_step.png").stat().st_size > 1000
+    assert "aligned pairs" in (tmp_path / "results.md").read_text()
+
+
+@pytest.mark.slow
+def test_eval_tsne_writes_the_figure(runs, tmp_path, capsys):
+    png = tmp_path / "fig6.png"
+    res = eval_json(capsys, "tsne", "--checkpoint", runs["probe"], "--data", runs["data"],
+                    "--split", "all", "--out", str(png), "--iterations", "250")
+    assert res["png"] == str(png) and res["points"] >= 4
+    assert png.stat().st_size > 5000
+    pts = json.loads(png.with_suffix(".json").read_text())
+    assert set(pts["modality"]) == {"u", "e"} and len(pts["y"]) == res["points"]
+
+
+def test_bad_inputs_are_clear_errors(tmp_path, capsys):
+    assert main(["eval", "au", "--checkpoint", str(tmp_path / "none"), "--data",
+                 str(tmp_path)]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    identity_probe_checkpoint(tmp_path / "p")
+    assert main(["eval", "ee", "--checkpoint", str(tmp_path / "p")]) == 2
+    assert "needs a checkpoint of kind ee or mn" in capsys.readouterr().err
+    assert main(["eval", "probe", "--data", str(tmp_path)]) == 2
+    assert "--probe" in capsys.readouterr().err
