@@ -7,6 +7,7 @@ DRAWER_NAMES = ("bottom", "middle", "top")
 WOOD = (0.55, 0.38, 0.22, 1.0)
 HANDLE = (0.15, 0.15, 0.15, 1.0)
 PLINTH = 0.08
+HANDLE_OUT = 0.045   # how far the handle bar stands off the drawer front
 
 
 def add_drawer_cabinet(scene, name: str = "cabinet", width: float = 0.26, depth: float = 0.24,
@@ -46,10 +47,11 @@ def add_drawer_cabinet(scene, name: str = "cabinet", width: float = 0.26, depth:
         S.box(d, (0.003, inner_w / 2, dh / 3), WOOD, pos=(hd - 0.026, 0, dh / 3 + 0.004),
               mass=0.05)
         # handle: a horizontal bar on two posts, sticking out towards -x
-        S.box(d, (0.004, 0.05, 0.006), HANDLE, pos=(-hd - 0.03, 0, fz), mass=0.02,
+        S.box(d, (0.004, 0.05, 0.006), HANDLE, pos=(-hd - HANDLE_OUT, 0, fz), mass=0.02,
               name=f"{name}_{level}_handle_bar")
         for s in (-1, 1):
-            S.box(d, (0.013, 0.004, 0.005), HANDLE, pos=(-hd - 0.013, s * 0.045, fz), mass=0.01)
-        S.site(d, f"{name}_{level}_handle", pos=(-hd - 0.03, 0, fz))
+            S.box(d, (HANDLE_OUT / 2, 0.004, 0.005), HANDLE, pos=(-hd - HANDLE_OUT / 2, s * 0.045, fz),
+                  mass=0.01)
+        S.site(d, f"{name}_{level}_handle", pos=(-hd - HANDLE_OUT, 0, fz))
         S.site(d, f"{name}_{level}_inside", pos=(0.0, 0, 0.012))
     return cab

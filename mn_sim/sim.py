@@ -218,34 +218,80 @@ class Sim:
         return best
 
     # ------------------------------------------------------------------ planning
-    def plan(self, pos, quat) -> tuple[list[np.ndarray] | None, str]:
-        """Joint-space waypoints from the current configuration to the target tool pose."""
+    def _cartesian_path(self, pos, quat):
+        """Straight line in Cartesian space (RLBench tries a linear path first), or None."""
         q0 = self.data.qpos[self.arm_qadr].copy()
         start = self.tcp_pose()
         dist = np.linalg.norm(np.asarray(pos) - start[:3])
         ang = quat_angle(start[3:], quat)
         n = max(2, int(np.ceil(max(dist / CART_STEP, ang / ROT_STEP))) + 1)
-        # 1) straight line in Cartesian space (RLBench's linear path first)
         path, q = [q0], q0
         for i in range(1, n):
             t = i / (n - 1)
-            p = (1 - t) * start[:3] + t * np.asarray(pos)
-            qq = slerp(start[3:], quat, t)
-            q_new, ep, er = self.solve_ik(p, qq, q_seed=q, max_iters=60)
+            q_new, ep, er = self.solve_ik((1 - t) * start[:3] + t * np.asarray(pos),
+                                          slerp(start[3:], quat, t), q_seed=q, max_iters=60)
             if not self._ik_ok(ep, er) or np.max(np.abs(q_new - q)) > 0.35:
-                path = None
-                break
+                return None
             path.append(q_new)
             q = q_new
-        if path is not None:
-            return path, ""
-        # 2) joint-space interpolation to an IK solution of the goal
-        q_goal, ep, er = self.ik_with_restarts(pos, quat)
-        if not self._ik_ok(ep, er):
-            return None, (f"ik: target pose unreachable (position error {ep:.3f} m, "
-                          f"rotation error {np.rad2deg(er):.1f} deg)")
+        return path
+
+    def _joint_path(self, q_goal, q0=None):
+        q0 = self.data.qpos[self.arm_qadr].copy() if q0 is None else q0
         steps = max(2, int(np.ceil(np.max(np.abs(q_goal - q0)) / 0.05)) + 1)
-        return [q0 + (q_goal - q0) * t for t in np.linspace(0, 1, steps)], ""
+        return [q0 + (q_goal - q0) * t for t in np.linspace(0, 1, steps)]
+
+    def _via_paths(self, pos, quat, q_goal):
+        """Joint paths through a raised midpoint (a cheap stand-in for a sampling planner)."""
+        start = self.tcp_pose()
+        q0 = self.data.qpos[self.arm_qadr].copy()
+        for lift in (0.15, 0.3):
+            mid = (start[:3] + np.asarray(pos)) / 2 + np.array([0.0, 0.0, lift])
+            for frac in (0.5, 0.0, 1.0):
+                q_via, ep, er = self.solve_ik(mid, slerp(start[3:], quat, frac), q_seed=q0)
+                if self._ik_ok(ep, er):
+                    yield self._joint_path(q_via, q0) + self._joint_path(q_goal, q_via)[1:]
+
+    def plan(self, pos, quat, check=None, goal_candidates: int = 6):
+        """Joint-space waypoints from the current configuration to the target tool pose.
+
+        Tries the straight Cartesian line, then joint-space interpolation to several IK
+        solutions of the goal (nearest first). `check(path) -> reason` rejects a path (the
+        collision check); the first path it accepts is returned, else (None, reason)."""
+        reason = ""
+        path = self._cartesian_path(pos, quat)
+        if path is not None:
+            reason = check(path) if check else ""
+            if not reason:
+                return path, ""
+        q0 = self.data.qpos[self.arm_qadr].copy()
+        rng = np.random.default_rng(0)
+        goals, best = [], None
+        for k in range(goal_candidates + 1):
+            seed = None if k == 0 else (np.asarray(HOME_QPOS) if k == 1 else
+                                        rng.uniform(self.arm_range[:, 0], self.arm_range[:, 1]))
+            cand = self.solve_ik(pos, quat, q_seed=seed, max_iters=150 if k == 0 else 250)
+            if best is None or cand[1] + cand[2] < best[1] + best[2]:
+                best = cand
+            if self._ik_ok(cand[1], cand[2]):
+                goals.append(cand[0])
+                if check is None:
+                    break
+        if not goals:
+            return None, (f"ik: target pose unreachable (position error {best[1]:.3f} m, "
+                          f"rotation error {np.rad2deg(best[2]):.1f} deg)")
+        goals.sort(key=lambda g: float(np.max(np.abs(g - q0))))
+        for q_goal in goals:
+            path = self._joint_path(q_goal)
+            r = check(path) if check else ""
+            if not r:
+                return path, ""
+            reason = reason or r
+        for q_goal in goals[:2]:
+            for path in self._via_paths(pos, quat, q_goal):
+                if not check(path):
+                    return path, ""
+        return None, reason
 
     def path_collision(self, path, allowed_bodies: set[int]) -> str:
         """First robot-vs-world contact along a path (kinematic check), or ''."""
@@ -325,14 +371,14 @@ class Sim:
            not np.all(np.isfinite(quat)) or np.linalg.norm(quat) < 1e-6:
             return StepResult(False, f"invalid action: position {pos.tolist()} quaternion {quat.tolist()}")
         quat = quat / np.linalg.norm(quat)
-        path, reason = self.plan(pos, quat)
-        if path is None:
-            return StepResult(False, reason)
+        check = None
         if not ignore_collisions:
             allowed = {self.root_body(b) for b in self.grasped_bodies()}
-            hit = self.path_collision(path, allowed)
-            if hit:
-                return StepResult(False, hit)
+            def check(path):  # noqa: E306
+                return self.path_collision(path, allowed)
+        path, reason = self.plan(pos, quat, check)
+        if path is None:
+            return StepResult(False, reason)
         self._track(path)
         self.actuate_gripper(bool(gripper_open))
         return StepResult(True)

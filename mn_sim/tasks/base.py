@@ -104,6 +104,14 @@ class Task:
         """Equivalent grasp yaw closest to 0 (the Panda's wrist has a limited range)."""
         return (yaw + symmetry / 2) % symmetry - symmetry / 2
 
+    def pick_reachable(self, positions, quats) -> np.ndarray:
+        """The first orientation in `quats` whose IK converges at every position (experts use
+        this to choose between symmetric grasps, e.g. a parallel gripper turned by 180 deg)."""
+        for q in quats:
+            if all(self.sim._ik_ok(*self.sim.ik_with_restarts(p, q)[1:]) for p in positions):
+                return np.asarray(q)
+        return np.asarray(quats[0])
+
     table_z = TABLE_Z
 
 
