@@ -14,40 +14,17 @@ Usage (probing, U and E frozen)::
 """
 from __future__ import annotations
 
-import hashlib
 from typing import Sequence
 
-import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from mn_models.losses import (POSITIVE_MODES, bidirectional_contrastive_loss,
+from mn_models.losses import (POSITIVE_MODES, as_id_tensor, bidirectional_contrastive_loss,
                               infonce_mi_lower_bound)
 
 STRATEGIES = ("episode", "instruction", "task")
 HEADS = ("linear", "mlp")
-
-
-def _stable_id(value) -> int:
-    """A 63-bit id that is the same in every process (unlike hash() of a str)."""
-    digest = hashlib.blake2b(repr(value).encode("utf-8"), digest_size=8).digest()
-    return int.from_bytes(digest, "little") >> 1
-
-
-def as_id_tensor(values) -> torch.Tensor:
-    """Integer ids (B,) int64 from ints (kept as they are) or any hashable labels (strings,
-    tuples such as (task, episode)), which get process-independent hashed ids."""
-    if isinstance(values, torch.Tensor):
-        if values.is_floating_point() or values.is_complex():
-            raise TypeError(f"ids must be integers or labels, got a {values.dtype} tensor")
-        return values.reshape(-1).long()
-    if isinstance(values, np.ndarray) and np.issubdtype(values.dtype, np.integer):
-        return torch.from_numpy(values.reshape(-1).astype(np.int64))
-    values = list(values)
-    if all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in values):
-        return torch.tensor([int(v) for v in values], dtype=torch.long)
-    return torch.tensor([_stable_id(v) for v in values], dtype=torch.long)
 
 
 def pair_ids(strategy: str, episode_ids=None, instruction_ids=None,

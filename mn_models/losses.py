@@ -18,9 +18,11 @@ the single-process loss on the concatenated batch (equal local batch sizes).
 """
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
@@ -68,7 +70,7 @@ class _AllGatherWithGrad(torch.autograd.Function):
 
 
 def all_gather_with_grad(x: torch.Tensor) -> torch.Tensor:
-    """Rows of ``x`` from all ranks, (sum_r B_r, ...), differentiable; ``x`` when not distributed."""
+    """Rows of ``x`` from all ranks (sum_r B_r, ...), differentiable; ``x`` if not distributed."""
     if dist_world()[0] == 1:
         return x
     return _AllGatherWithGrad.apply(x)
@@ -80,6 +82,27 @@ def all_gather_nograd(x: torch.Tensor) -> torch.Tensor:
     if dist_world()[0] == 1:
         return x
     return _gather_padded(x)[0]
+
+
+def _stable_id(value) -> int:
+    """A 63-bit id that is the same in every process (unlike hash() of a str)."""
+    digest = hashlib.blake2b(repr(value).encode("utf-8"), digest_size=8).digest()
+    return int.from_bytes(digest, "little") >> 1
+
+
+def as_id_tensor(values) -> torch.Tensor:
+    """Integer ids (B,) int64 from ints (kept as they are) or any hashable labels (strings,
+    tuples such as (task, episode)), which get process-independent hashed ids."""
+    if isinstance(values, torch.Tensor):
+        if values.is_floating_point() or values.is_complex():
+            raise TypeError(f"ids must be integers or labels, got a {values.dtype} tensor")
+        return values.reshape(-1).long()
+    if isinstance(values, np.ndarray) and np.issubdtype(values.dtype, np.integer):
+        return torch.from_numpy(values.reshape(-1).astype(np.int64))
+    values = list(values)
+    if all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in values):
+        return torch.tensor([int(v) for v in values], dtype=torch.long)
+    return torch.tensor([_stable_id(v) for v in values], dtype=torch.long)
 
 
 def multi_positive_nce(logits: torch.Tensor, positives: torch.Tensor,
@@ -133,7 +156,7 @@ def bidirectional_contrastive_loss(a: torch.Tensor, b: torch.Tensor, ids: torch.
     if a.ndim != 2 or b.ndim != 2 or a.shape != b.shape:
         raise ValueError(f"expected two (B, D) tensors of the same shape, got {tuple(a.shape)} "
                          f"and {tuple(b.shape)}")
-    ids = torch.as_tensor(ids, device=a.device).reshape(-1)
+    ids = as_id_tensor(ids).to(a.device)
     if ids.shape[0] != a.shape[0]:
         raise ValueError(f"{ids.shape[0]} ids for a batch of {a.shape[0]}")
     a = F.normalize(a.float(), dim=-1)

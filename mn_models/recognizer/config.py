@@ -158,8 +158,11 @@ def _check_keys(d: dict, what: str) -> None:
 
 RECOGNIZER_PRESETS: dict[str, dict] = {
     # 32x32 frames, 4x4 patches x 8 frames = 128 tokens + CLS: a few ms per clip on a CPU.
+    # Trained from scratch, so CLIP's from-scratch temperature 0.07 (ViCLIP's 0.01 is for
+    # fine-tuning pretrained towers; from scratch it collapsed the embeddings in our runs).
     "tiny": dict(image_size=32, patch_size=8, num_frames=8, vision_width=64, vision_layers=2,
-                 vision_heads=4, embed_dim=64, text_width=64, text_layers=2, text_heads=4),
+                 vision_heads=4, embed_dim=64, text_width=64, text_layers=2, text_heads=4,
+                 temp_init=0.07),
     "viclip_b16": dict(image_size=224, patch_size=16, num_frames=8, vision_width=768,
                        vision_layers=12, vision_heads=12, embed_dim=512, text_width=512,
                        text_layers=12, text_heads=8, pixel_mean=IMAGENET_MEAN,

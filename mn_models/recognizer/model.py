@@ -89,7 +89,7 @@ class Transformer(nn.Module):
     def __init__(self, width: int, layers: int, heads: int, mlp_ratio: float,
                  drop_path_rate: float = 0.0):
         super().__init__()
-        rates = torch.linspace(0, drop_path_rate, layers).tolist()
+        rates = [drop_path_rate * i / max(layers - 1, 1) for i in range(layers)]  # 0 -> rate
         self.resblocks = nn.ModuleList(
             [ResidualAttentionBlock(width, heads, mlp_ratio, r) for r in rates])
 
@@ -305,10 +305,10 @@ class Recognizer(nn.Module):
 
     # ----- training / evaluation ------------------------------------------------------------
     def loss(self, video_emb: torch.Tensor, text_emb: torch.Tensor,
-             targets: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
-        """Video-text contrastive loss; samples with equal ``targets`` (caption ids) are
-        positives. Returns the loss and logs (recognizer/loss, .../acc_v2t, .../acc_t2v,
-        .../temp)."""
+             targets) -> tuple[torch.Tensor, dict[str, float]]:
+        """Video-text contrastive loss; samples with equal ``targets`` (caption / instruction
+        ids: ints, or labels such as strings) are positives. Returns the loss and logs
+        (recognizer/loss, .../loss_v2t, .../loss_t2v, .../acc_v2t, .../acc_t2v, .../temp)."""
         out = bidirectional_contrastive_loss(
             video_emb, text_emb, targets, self.temperature(),
             positives=self.config.positives, gather=self.config.gather_distributed)
@@ -322,21 +322,20 @@ class Recognizer(nn.Module):
         }
         return out.loss, logs
 
-    def forward(self, frames, texts, targets: torch.Tensor | None = None
+    def forward(self, frames, texts, targets=None
                 ) -> tuple[torch.Tensor, dict[str, float]]:
         """Contrastive loss of a batch of (video, caption) pairs.
 
         Args:
             frames: (B, T, 3, H, W) normalized float or (B, T, H, W, 3) uint8.
             texts: B captions or their token ids (B, L).
-            targets: (B,) caption/instruction ids; equal ids are positives. Default: ids of
-                the token rows, so identical captions are positives.
+            targets: (B,) caption/instruction ids or labels; equal ones are positives.
+                Default: ids of the token rows, so identical captions are positives.
         """
         tokens = self._as_tokens(texts)
         if targets is None:
             targets = caption_ids(tokens)
-        return self.loss(self.embed_video(frames), self.text_encoder(tokens),
-                         torch.as_tensor(targets, device=tokens.device))
+        return self.loss(self.embed_video(frames), self.text_encoder(tokens), targets)
 
     @torch.no_grad()
     def recognize(self, frames, candidates) -> tuple[torch.Tensor, torch.Tensor]:

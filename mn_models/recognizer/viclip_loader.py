@@ -25,9 +25,11 @@ A uniform ``module.`` (DDP) or ``model.`` prefix is stripped.
 """
 from __future__ import annotations
 
+import logging
 import os
 import pickle
 import re
+from collections import OrderedDict
 from pathlib import Path
 
 import torch
@@ -45,6 +47,7 @@ _TEXT_BLOCK_NAMES = {
 }
 _STRIPPABLE_PREFIXES = ("module.", "model.")
 _MAX_LISTED = 20
+log = logging.getLogger(__name__)
 
 
 class CheckpointMismatchError(ValueError):
@@ -123,13 +126,10 @@ def _listed(keys: list[str]) -> str:
     return shown + (f", ... ({len(keys) - _MAX_LISTED} more)" if len(keys) > _MAX_LISTED else "")
 
 
-class _EasyDictStub(dict):
-    """Stand-in for the EasyDict configs some ViCLIP .pth files carry: a plain dict, so
-    allow-listing it for the weights-only unpickler cannot run code."""
-
-
 def _torch_load_weights_only(path: Path):
-    """torch.load(weights_only=True); EasyDict configs inside are read as plain dicts."""
+    """torch.load(weights_only=True). EasyDict configs that ViCLIP training checkpoints may
+    carry are read as OrderedDicts (a type the weights-only unpickler already trusts), so no
+    code from the file's classes ever runs; any other object is refused."""
     allowed: list = []
     for _ in range(8):
         try:
@@ -143,7 +143,7 @@ def _torch_load_weights_only(path: Path):
                     "We never unpickle arbitrary objects: in an environment you trust, re-save "
                     "the weights with safetensors.torch.save_file(torch.load(path)['model'], "
                     "'viclip.safetensors') and load that file.") from err
-            allowed.append((_EasyDictStub, m.group(1)))
+            allowed.append((OrderedDict, m.group(1)))
     raise ValueError(f"{path}: too many unsupported globals for a weights-only load")
 
 
@@ -175,7 +175,7 @@ def load_viclip_state_dict(model: Recognizer, state: dict[str, torch.Tensor]) ->
     converted, unexpected, notes = convert_viclip_state_dict(state, model)
     target = model.state_dict()
     missing = sorted(k for k in target if k not in converted)
-    unexpected += sorted(k for k in converted if k not in target)
+    unexpected = sorted(unexpected + [k for k in converted if k not in target])
     wrong = [f"{k}: checkpoint {tuple(v.shape)} vs model {tuple(target[k].shape)}"
              for k, v in converted.items() if k in target and v.shape != target[k].shape]
     problems = []
@@ -190,7 +190,9 @@ def load_viclip_state_dict(model: Recognizer, state: dict[str, torch.Tensor]) ->
             f"ViCLIP checkpoint does not fit recognizer config {model.config.name!r}: "
             + "; ".join(problems)
             + ". Pick the preset of the checkpoint (viclip_b16 or viclip_l14).")
-    model.load_state_dict({k: v for k, v in converted.items() if k in target}, strict=True)
+    model.load_state_dict(converted, strict=True)
+    for note in notes:
+        log.info("ViCLIP checkpoint: %s", note)
     return notes
 
 
