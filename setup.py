@@ -29,6 +29,12 @@ setup(
     entry_points={
         "console_scripts": [
             "mn = mn_ros.cli:main",
+            "sim_node = mn_ros.sim_node:main",
+            "policy_node = mn_ros.policy_node:main",
+            "observer_node = mn_ros.observer_node:main",
+            "mirror_node = mn_ros.mirror_node:main",
+            "player_node = mn_ros.player_node:main",
+            "recorder_node = mn_ros.recorder_node:main",
         ],
     },
 )

@@ -1,6 +1,8 @@
 """`mn bench sim|train|ros`: benchmarks that print numbers (and ratios measured in the same run).
 
     mn bench sim [--json] [--tasks open_drawer,...] [--episodes-per-task 4]
+    mn bench ros [--json] [--checkpoint RUN] [--trials 100]
+    mn bench train [--json] [--steps 5] [--latency-reps 20]
 """
 from __future__ import annotations
 
@@ -11,15 +13,38 @@ HELP = "benchmarks that print numbers (mn bench sim|train|ros)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("what", choices=["sim"], help="which benchmark")
+    parser.add_argument("what", choices=["sim", "train", "ros"], help="which benchmark")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--tasks", default="open_drawer,turn_tap,push_buttons,stack_blocks",
                         help="tasks used for the collection rate (those that exist are used)")
     parser.add_argument("--episodes-per-task", type=int, default=4)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--steps", type=int, default=5, help="train: timed steps per mode")
+    parser.add_argument("--warmup", type=int, default=2, help="train: untimed steps per mode")
+    parser.add_argument("--latency-reps", type=int, default=20,
+                        help="train: timed inference calls per model")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="train: torch threads for training steps (0 = the tiny configs')")
+    parser.add_argument("--checkpoint", default=None,
+                        help="ros: mn checkpoint or run folder (default: a tiny untrained one)")
+    parser.add_argument("--trials", type=int, default=100, help="ros: trials per latency")
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.what == "ros":
+        from mn_ros.bench_ros import report
+        return report(args.checkpoint, args.trials, args.json)
+    if args.what == "train":
+        import sys
+
+        from mn_models.bench_train import format_report, run_bench
+        try:
+            res = run_bench(steps=args.steps, warmup=args.warmup, latency_reps=args.latency_reps,
+                            threads=args.threads or None)
+        except ValueError as e:
+            print(f"mn bench train: {e}", file=sys.stderr)
+            return 2
+        print(json.dumps(res) if args.json else format_report(res))
     if args.what == "sim":
         from mn_sim.bench import run_all
         from mn_sim.tasks.registry import task_names

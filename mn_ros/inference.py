@@ -1,0 +1,145 @@
+"""What the policy and observer nodes compute, without ROS: load a checkpoint, act, recognize.
+
+    runner = PolicyRunner("runs/mn")                       # ee, mn or probe checkpoint
+    action, emb, kind = runner.act(observation, "open the top drawer")   # (9,), (D,), "z_e"|"e"
+    rec = RecognizerRunner("runs/mn")                      # au, mn or probe checkpoint
+    result = rec.recognize(frames)                         # frames (T, H, W, 3) uint8
+
+Both refuse a checkpoint that is missing, truncated or of the wrong kind with
+mn_models.checkpoint.CheckpointError. The same code runs in-process for `mn bench ros`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+POLICY_KINDS = ("ee", "mn", "probe")
+RECOGNIZER_KINDS = ("au", "mn", "probe")
+
+
+def _open(path, need: tuple[str, ...], kinds: tuple[str, ...], what: str):
+    from mn_models.checkpoint import CheckpointError, open_checkpoint
+    if not str(path).strip():
+        raise CheckpointError(f"no checkpoint given: set the 'checkpoint' parameter to a {what} "
+                              f"checkpoint or run folder (kind {' or '.join(kinds)})")
+    ck = open_checkpoint(Path(path).expanduser(), need=need)
+    if ck.kind not in kinds:
+        raise CheckpointError(f"{ck.path} is a {ck.kind!r} checkpoint; the {what} needs kind "
+                              f"{' or '.join(kinds)}")
+    return ck
+
+
+def _threads(threads: int) -> None:
+    import torch
+    if threads > 0:
+        torch.set_num_threads(threads)
+
+
+class PolicyRunner:
+    """The policy (and, when the checkpoint has one, the alignment head T_e) of a checkpoint.
+
+    Args:
+        checkpoint: checkpoint folder or run folder (latest checkpoint) of kind ee, mn or probe.
+        threads: torch CPU threads (0 = torch's default).
+    """
+
+    def __init__(self, checkpoint, threads: int = 1):
+        from mn_models.checkpoint import build_alignment, build_policy
+        from mn_models.recognizer.tokenizer import get_tokenizer
+        _threads(threads)
+        self.checkpoint = _open(checkpoint, ("policy",), POLICY_KINDS, "policy")
+        meta = self.checkpoint.meta
+        self.policy = build_policy(self.checkpoint).eval()
+        self.alignment = (build_alignment(self.checkpoint).eval()
+                          if "alignment" in meta.get("modules", []) else None)
+        self.instructions: list[str] = list(meta.get("instructions", []))
+        self.cameras = tuple(self.policy.cfg.cameras)
+        self.tokenizer = get_tokenizer(self._context_length())
+        self.kind = "z_e" if self.alignment is not None else "e"
+
+    def _context_length(self) -> int:
+        """The trainer tokenizes policy instructions with the recognizer's context length."""
+        meta, cfg = self.checkpoint.meta, self.checkpoint.config
+        if "recognizer" in meta.get("model_configs", {}):
+            return int(meta["model_configs"]["recognizer"]["context_length"])
+        from mn_models.recognizer.config import make_recognizer_config
+        rc = make_recognizer_config(cfg.get("recognizer", "tiny"),
+                                    **(cfg.get("recognizer_overrides") or {}))
+        return int(rc.context_length)
+
+    def check_instruction(self, instruction: str, allow_unknown: bool = False) -> str:
+        """The stripped instruction, or ValueError if empty / not in the vocabulary."""
+        text = (instruction or "").strip()
+        if not text:
+            raise ValueError("the instruction is empty")
+        if not allow_unknown and self.instructions and text not in self.instructions:
+            raise ValueError(f"instruction {text!r} is not in the checkpoint's vocabulary "
+                             f"{self.instructions}")
+        return text
+
+    def act(self, observation, instruction: str) -> tuple[np.ndarray, np.ndarray, str]:
+        """Next keyframe target (9,) [xyz, quat xyzw, gripper_open, ignore_collisions], the
+        embedding (D,) (z_e if the checkpoint aligns, else the raw policy feature e), its kind."""
+        import torch
+        from mn_models.policy.samples import batch_from_observations
+        batch = batch_from_observations([observation], self.tokenizer([instruction]),
+                                        cameras=self.cameras)
+        actions, e = self.policy.predict_action(batch)        # (1, 9), (1, policy_dim)
+        with torch.no_grad():
+            if self.alignment is not None:
+                e = torch.nn.functional.normalize(self.alignment.T_e(e), dim=-1)  # (1, dim_z)
+        return actions[0].double().numpy(), e[0].float().numpy(), self.kind
+
+
+@dataclass
+class Recognition:
+    instruction: str
+    top_k: list[tuple[str, float]]   # (instruction, cosine score), best first
+    embedding: np.ndarray            # (D,) z_u, or u without an alignment head
+    kind: str                        # "z_u" | "u"
+    frames: int                      # frames the clip was sampled from
+
+
+class RecognizerRunner:
+    """The recognizer (and T_u when present) of a checkpoint; candidates are its instruction
+    vocabulary, embedded once."""
+
+    def __init__(self, checkpoint, threads: int = 1):
+        import torch
+        from mn_models.checkpoint import CheckpointError, build_alignment, build_recognizer
+        _threads(threads)
+        self.checkpoint = _open(checkpoint, ("recognizer",), RECOGNIZER_KINDS, "observer")
+        meta = self.checkpoint.meta
+        self.instructions: list[str] = list(meta.get("instructions", []))
+        if not self.instructions:
+            raise CheckpointError(f"{self.checkpoint.path} has no instruction vocabulary "
+                                  "(meta.json 'instructions'): nothing to recognize")
+        self.model = build_recognizer(self.checkpoint).eval()
+        self.alignment = (build_alignment(self.checkpoint).eval()
+                          if "alignment" in meta.get("modules", []) else None)
+        self.num_frames = int(self.model.config.num_frames)
+        with torch.no_grad():
+            self.text = self.model.embed_text(self.instructions)   # (K, embed_dim)
+        self.kind = "z_u" if self.alignment is not None else "u"
+
+    def recognize(self, frames: np.ndarray, top_k: int = 3) -> Recognition:
+        """frames: (T, H, W, 3) uint8, T >= 1; num_frames are sampled across all of them."""
+        import torch
+        import torch.nn.functional as F
+        from mn_models.data import sample_clip_indices
+        frames = np.asarray(frames)
+        if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+            raise ValueError(f"frames must be (T, H, W, 3) uint8, got {frames.shape} "
+                             f"{frames.dtype}")
+        clip = frames[sample_clip_indices(len(frames), self.num_frames, None)]  # (F, H, W, 3)
+        with torch.no_grad():
+            u = self.model.video_feature(clip[None])                 # (1, embed_dim)
+            scores = (F.normalize(u.float(), dim=-1)
+                      @ F.normalize(self.text.float(), dim=-1).T)[0]  # (K,)
+            emb = (F.normalize(self.alignment.T_u(u), dim=-1) if self.alignment is not None
+                   else u)                                            # (1, D)
+        order = torch.argsort(scores, descending=True)[:max(1, top_k)].tolist()
+        ranked = [(self.instructions[i], float(scores[i])) for i in order]
+        return Recognition(ranked[0][0], ranked, emb[0].float().numpy(), self.kind, len(frames))

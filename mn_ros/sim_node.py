@@ -1,0 +1,230 @@
+"""sim node: the simulated Panda (mn_sim MNEnv, or RLBench) on ROS 2 topics.
+
+After each reset and each executed keyframe it publishes one observation (cameras, joints,
+gripper pose and state, all with one stamp) and the task status; while the arm moves it streams
+the front camera on ``video``. A ``target_pose`` runs one env.step with the last
+``gripper_command`` / ``ignore_collisions``; targets with NaN, a non-unit quaternion, another
+frame or a position outside ``workspace_bounds`` are logged and not executed. See
+mn_ros/topics.py for the names and types.
+
+    python -m mn_ros.sim_node --ros-args -r __ns:=/mn -p task:=open_drawer
+"""
+from __future__ import annotations
+
+import sys
+
+from geometry_msgs.msg import PoseStamped
+from sensor_msgs.msg import CameraInfo, Image, JointState
+from std_msgs.msg import Bool, String
+from std_srvs.srv import Trigger
+
+from mn_ros import conversions as cv
+from mn_ros import topics as T
+from mn_ros.node_common import COMMAND_QOS, LATCHED_QOS, SENSOR_QOS, ManagedNode, declare, run_node
+from mn_sim.scene import WORKSPACE_BOUNDS
+from mn_sim.types import CAMERAS
+
+
+class SimNode(ManagedNode):
+    configure_in_thread = False   # the renderer's OpenGL context belongs to the executor thread
+
+    def __init__(self):
+        super().__init__("sim")
+        p = lambda *a, **k: declare(self, *a, **k)   # noqa: E731
+        self.backend = p("backend", "mujoco", "simulator: the embedded MuJoCo Panda or RLBench "
+                         "(CoppeliaSim + PyRep installed separately)",
+                         choices=("mujoco", "rlbench"))
+        p("task", "open_drawer", "task loaded by the first reset and by ~/reset (see `mn tasks`)")
+        p("variation", 0, "task variation used by ~/reset", low=0, high=1000)
+        p("seed", 0, "seed of the first episode; episode k uses seed + k", low=0, high=2**31 - 1)
+        self.cameras = list(p("cameras", list(CAMERAS), "cameras to render and publish"))
+        self.image_size = p("image_size", 128, "square camera resolution (pixels)", low=16,
+                            high=1024)
+        self.max_steps = p("max_steps", 25, "keyframe steps before an episode is truncated",
+                           low=1, high=1000)
+        self.video_rate = p("video_rate_hz", 20.0, "front-camera frames per simulated second "
+                            "streamed on 'video' while the arm moves (0 = off)", low=0.0,
+                            high=200.0)
+        self.republish = p("republish_period_s", 1.0, "re-send the latest observation (same "
+                           "stamp) this often, for late or lossy subscribers (0 = off)",
+                           low=0.0, high=60.0)
+        self.bounds = list(p("workspace_bounds", list(WORKSPACE_BOUNDS), "[x_min, y_min, "
+                             "z_min, x_max, y_max, z_max] (m): targets outside are rejected"))
+        self.frame_id = p("frame_id", cv.WORLD_FRAME, "frame of all poses")
+        self.env = None
+        self.episode, self.rejected, self.status = -1, 0, {}
+        self.gripper_open, self.ignore_collisions = True, True
+        self.pending = None          # (pose7, receive time ns): executed on the next tick
+        self.last_obs_msgs: list = []
+        outputs = [(T.JOINT_STATES, JointState, COMMAND_QOS), (T.GRIPPER_STATE, Bool, COMMAND_QOS),
+                   (T.GRIPPER_POSE, PoseStamped, COMMAND_QOS)]
+        for cam in self.cameras:
+            outputs += [(T.camera_image(cam), Image, SENSOR_QOS),
+                        (T.camera_depth(cam), Image, SENSOR_QOS),
+                        (T.camera_info(cam), CameraInfo, SENSOR_QOS),
+                        (T.camera_pose(cam), PoseStamped, COMMAND_QOS)]
+        self.pubs = {topic: self.create_publisher(cls, topic, qos) for topic, cls, qos in outputs}
+        self.status_pub = self.create_publisher(String, T.TASK_STATUS, LATCHED_QOS)
+        self.video_pub = self.create_publisher(Image, T.VIDEO, SENSOR_QOS)
+        self.create_subscription(Bool, T.GRIPPER_COMMAND, self._on_gripper, COMMAND_QOS)
+        self.create_subscription(Bool, T.IGNORE_COLLISIONS, self._on_ignore, COMMAND_QOS)
+        self.create_subscription(PoseStamped, T.TARGET_POSE, self._on_target, COMMAND_QOS)
+        self.create_subscription(String, T.RESET, self._on_reset_topic, COMMAND_QOS)
+        self.create_service(Trigger, T.SIM_RESET_SERVICE, self._on_reset_srv)
+        self.create_timer(0.02, self._tick)
+        self._last_publish = 0
+
+    # ---------------------------------------------------------------- configure / reset
+    def on_configure(self) -> None:
+        from mn_sim import make_env
+        self.env = make_env(self.backend, image_size=self.image_size, cameras=self.cameras,
+                            max_steps=self.max_steps)
+        self.reset()
+
+    def reset(self, task: str | None = None, variation: int | None = None,
+              seed: int | None = None) -> None:
+        gp = lambda n: self.get_parameter(n).value   # noqa: E731
+        task = task or gp("task")
+        variation = gp("variation") if variation is None else int(variation)
+        seed = gp("seed") + self.episode + 1 if seed is None else int(seed)
+        obs, info = self.env.reset(seed=seed, options={"task": task, "variation": variation})
+        self.episode += 1
+        self.gripper_open, self.ignore_collisions, self.pending = True, True, None
+        self.status = {"task": task, "variation": info["variation"], "episode": self.episode,
+                       "instruction": info["descriptions"][0],
+                       "descriptions": list(info["descriptions"]), "seed": seed, "step": 0,
+                       "done": False, "success": False, "failure_reason": ""}
+        self.get_logger().info(f"episode {self.episode}: {task} variation {variation} seed "
+                               f"{seed}: {info['descriptions'][0]!r}")
+        self.publish_observation(obs)
+
+    def _on_reset_srv(self, request, response):
+        if not self.accept("reset request"):
+            response.success, response.message = False, f"not configured ({self.state})"
+            return response
+        try:
+            self.reset()
+        except (ValueError, KeyError) as e:
+            response.success, response.message = False, str(e)
+            return response
+        response.success, response.message = True, self.status["instruction"]
+        return response
+
+    def _on_reset_topic(self, msg: String) -> None:
+        if not self.accept("reset"):
+            return
+        try:
+            d = cv.msg_to_json(msg)
+            self.reset(d.get("task"), d.get("variation"), d.get("seed"))
+        except (ValueError, KeyError, TypeError) as e:
+            self.get_logger().error(f"reset {msg.data!r} rejected: {e}")
+
+    # ---------------------------------------------------------------- commands
+    def _on_gripper(self, msg: Bool) -> None:
+        self.gripper_open = bool(msg.data)
+
+    def _on_ignore(self, msg: Bool) -> None:
+        self.ignore_collisions = bool(msg.data)
+
+    def _reject(self, why: str) -> None:
+        self.rejected += 1
+        self.get_logger().warning(f"target rejected, not executed: {why}")
+        self.status["rejected_targets"] = self.rejected
+        self.status_pub.publish(cv.json_msg(self.status))
+
+    def _on_target(self, msg) -> None:
+        if not self.accept("target pose"):
+            return
+        try:
+            pose = cv.msg_to_pose(msg, frame_id=self.frame_id)
+        except cv.ConversionError as e:
+            return self._reject(str(e))
+        if not cv.in_bounds(pose[:3], self.bounds):
+            return self._reject(f"position {pose[:3].round(3).tolist()} is outside the workspace "
+                                f"{self.bounds}")
+        if self.env.done:
+            return self._reject("the episode is over: reset first (topic 'reset' or ~/reset)")
+        self.pending = (pose, self.now_ns())
+
+    def _tick(self) -> None:
+        now = self.now_ns()
+        # wait 10 ms so a gripper/ignore command sent just before the target is applied to it
+        if self.pending is not None and now - self.pending[1] > 10_000_000:
+            pose, _ = self.pending
+            self.pending = None
+            self.execute(pose)
+        elif self.republish > 0 and self.last_obs_msgs and \
+                now - self._last_publish > self.republish * 1e9:
+            self._send(self.last_obs_msgs)
+
+    def execute(self, pose) -> None:
+        action = list(pose) + [float(self.gripper_open), float(self.ignore_collisions)]
+        sim = getattr(self.env, "sim", None)
+        streaming = self.video_rate > 0 and hasattr(sim, "start_recording")
+        if streaming:
+            sim.start_recording(1.0 / self.video_rate, self._stream_frame)
+        try:
+            obs, _, terminated, truncated, info = self.env.step(action)
+        finally:
+            if streaming:
+                sim.start_recording(None, None)
+        self.status.update(step=self.status["step"] + 1, done=bool(terminated or truncated),
+                           success=bool(info["success"]),
+                           failure_reason=info["failure_reason"] or
+                           ("step limit reached" if truncated else ""))
+        self.get_logger().info(f"step {self.status['step']}: done={self.status['done']} "
+                               f"success={self.status['success']} {info['failure_reason']}")
+        self.publish_observation(obs)
+
+    def _stream_frame(self) -> None:
+        rgb = self.env.sim.render_cameras(["front"])["front"].rgb
+        self.video_pub.publish(cv.image_to_msg(rgb, "rgb8", self.now_ns(), "front_optical"))
+
+    # ---------------------------------------------------------------- observations
+    def publish_observation(self, obs) -> None:
+        """Convert once, publish, keep the messages for re-publishing with the same stamp."""
+        ns, msgs = self.now_ns(), []
+        for cam in self.cameras:
+            c, frame = obs.cameras[cam], f"{cam}_optical"
+            h, w = c.rgb.shape[:2]
+            msgs += [(T.camera_image(cam), cv.image_to_msg(c.rgb, "rgb8", ns, frame)),
+                     (T.camera_depth(cam), cv.image_to_msg(c.depth, "32FC1", ns, frame)),
+                     (T.camera_info(cam), cv.camera_info_msg(c.intrinsics, w, h, ns, frame)),
+                     (T.camera_pose(cam), _pose_msg(cv.matrix_to_pose(c.extrinsics), ns,
+                                                    self.frame_id))]
+        names = cv.ARM_JOINTS + cv.FINGER_JOINTS
+        zeros = [0.0, 0.0]
+        msgs += [(T.JOINT_STATES, cv.joint_state_msg(
+                     names, list(obs.joint_positions) + list(obs.gripper_joint_positions),
+                     list(obs.joint_velocities) + zeros, list(obs.joint_forces) + zeros, ns)),
+                 (T.GRIPPER_POSE, _pose_msg(obs.gripper_pose, ns, self.frame_id)),
+                 (T.GRIPPER_STATE, Bool(data=bool(obs.gripper_open > 0.5)))]
+        if "front" in self.cameras:   # the keyframe is part of the video stream too
+            self.video_pub.publish(dict(msgs)[T.camera_image("front")])
+        self.status.update(stamp_ns=ns, gripper_open=bool(obs.gripper_open > 0.5))
+        self.last_obs_msgs = msgs
+        self._send(msgs)
+
+    def _send(self, msgs) -> None:
+        for topic, msg in msgs:
+            self.pubs[topic].publish(msg)
+        # GRIPPER_STATE has no header: the status (stamp_ns, gripper_open) ties it to a stamp
+        self.status_pub.publish(cv.json_msg(self.status))
+        self._last_publish = self.now_ns()
+
+    def close(self) -> None:
+        if self.env is not None:
+            self.env.close()
+            self.env = None
+
+
+def _pose_msg(pose7, ns: int, frame: str):
+    return cv.pose_to_msg(pose7[:3], pose7[3:7], ns, frame)
+
+
+def main(args=None) -> None:
+    sys.exit(run_node(SimNode, args))
+
+
+if __name__ == "__main__":
+    main()

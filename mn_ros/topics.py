@@ -1,0 +1,66 @@
+"""Topic and service names of the mn graph (relative: they resolve under the node namespace,
+``/mn`` by default, so ``video`` is ``/mn/video``). ROS-free; one place for every name.
+
+Published by the sim node, all with one header stamp per observation:
+    cameras/<cam>/image        sensor_msgs/Image rgb8            (sensor-data QoS)
+    cameras/<cam>/depth        sensor_msgs/Image 32FC1, metres   (sensor-data QoS)
+    cameras/<cam>/camera_info  sensor_msgs/CameraInfo            (sensor-data QoS)
+    cameras/<cam>/pose         geometry_msgs/PoseStamped, camera-to-world (optical frame)
+    joint_states               sensor_msgs/JointState (7 arm + 2 finger joints)
+    gripper_pose               geometry_msgs/PoseStamped, the gripper (TCP) in world
+    gripper_state              std_msgs/Bool, True = open
+    task_status                std_msgs/String JSON (latched): task, variation, instruction,
+                               episode, step, done, success, failure_reason, stamp_ns
+    video                      sensor_msgs/Image rgb8: front camera while the arm moves
+Commands (reliable QoS):
+    target_pose                geometry_msgs/PoseStamped: next keyframe (executes on receipt)
+    gripper_command            std_msgs/Bool, True = open (applies to the next target)
+    ignore_collisions          std_msgs/Bool (applies to the next target)
+    reset                      std_msgs/String JSON {task, variation, seed}
+    instruction                std_msgs/String: what the policy should do
+Embeddings and recognition:
+    embedding                  std_msgs/Float32MultiArray, label '<z_u|z_e|u|e>@<source>'
+    observer/instruction       std_msgs/String: the recognized instruction
+    observer/scores            std_msgs/String JSON: top-k (instruction, score)
+    mirror/similarity          std_msgs/Float32: cosine(z_u, z_e)
+    mirror/match               std_msgs/Bool: similarity >= threshold
+Per node (private): ~/state (String, latched), ~/configure (Trigger); sim: ~/reset (Trigger).
+"""
+from __future__ import annotations
+
+DEFAULT_NAMESPACE = "mn"
+
+JOINT_STATES = "joint_states"
+GRIPPER_POSE = "gripper_pose"
+GRIPPER_STATE = "gripper_state"
+TASK_STATUS = "task_status"
+VIDEO = "video"
+TARGET_POSE = "target_pose"
+GRIPPER_COMMAND = "gripper_command"
+IGNORE_COLLISIONS = "ignore_collisions"
+RESET = "reset"
+INSTRUCTION = "instruction"
+EMBEDDING = "embedding"
+RECOGNIZED = "observer/instruction"
+SCORES = "observer/scores"
+SIMILARITY = "mirror/similarity"
+MATCH = "mirror/match"
+STATE = "~/state"
+CONFIGURE = "~/configure"
+SIM_RESET_SERVICE = "~/reset"
+
+
+def camera_image(cam: str) -> str:
+    return f"cameras/{cam}/image"
+
+
+def camera_depth(cam: str) -> str:
+    return f"cameras/{cam}/depth"
+
+
+def camera_info(cam: str) -> str:
+    return f"cameras/{cam}/camera_info"
+
+
+def camera_pose(cam: str) -> str:
+    return f"cameras/{cam}/pose"

@@ -1,0 +1,68 @@
+"""The ROS-free inference core of the policy and observer nodes (mn_ros/inference.py)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ros_helpers import INSTRUCTIONS
+
+pytestmark = pytest.mark.slow   # the session's tiny checkpoints take a few seconds
+
+
+def synthetic_observation(hw: int = 32):
+    from mn_models.policy.synthetic import CAMERA_POSES, intrinsics, look_at
+    from mn_sim.types import CAMERAS, CameraObs, Observation
+    rng = np.random.default_rng(0)
+    cams = {c: CameraObs(rng.integers(0, 256, (hw, hw, 3), dtype=np.uint8),
+                         np.full((hw, hw), 0.9, np.float32), intrinsics(hw),
+                         look_at(*CAMERA_POSES[c]), 0.01, 4.5) for c in CAMERAS}
+    return Observation(np.zeros(7), np.zeros(7), np.zeros(7), 1.0,
+                       np.array([0.3, 0, 1.1, 1.0, 0, 0, 0]), np.eye(4), np.full(2, 0.04),
+                       np.zeros(0), cameras=cams)
+
+
+@pytest.mark.parametrize("kind, emb_kind, dim", [("mn", "z_e", 64), ("ee", "e", 64)])
+def test_policy_runner_acts(tiny_checkpoints, kind, emb_kind, dim):
+    from mn_ros.inference import PolicyRunner
+    r = PolicyRunner(tiny_checkpoints[kind])
+    assert r.instructions == INSTRUCTIONS
+    action, emb, k = r.act(synthetic_observation(), INSTRUCTIONS[0])
+    assert action.shape == (9,) and np.all(np.isfinite(action)) and k == emb_kind
+    assert abs(np.linalg.norm(action[3:7]) - 1) < 1e-5 and set(action[7:]) <= {0.0, 1.0}
+    assert emb.shape == (dim,)
+    if emb_kind == "z_e":
+        assert abs(np.linalg.norm(emb) - 1) < 1e-5
+    with pytest.raises(ValueError, match="is empty"):
+        r.check_instruction("  ")
+    with pytest.raises(ValueError, match="not in the checkpoint's vocabulary"):
+        r.check_instruction("dance")
+    assert r.check_instruction("dance", allow_unknown=True) == "dance"
+
+
+def test_recognizer_runner_recognizes(tiny_checkpoints):
+    from mn_ros.inference import RecognizerRunner
+    r = RecognizerRunner(tiny_checkpoints["mn"])
+    frames = np.random.default_rng(0).integers(0, 256, (13, 48, 48, 3), dtype=np.uint8)
+    out = r.recognize(frames, top_k=5)
+    assert out.instruction in INSTRUCTIONS and out.kind == "z_u" and out.frames == 13
+    assert [i for i, _ in out.top_k][0] == out.instruction and len(out.top_k) == 2
+    assert out.embedding.shape == (64,) and abs(np.linalg.norm(out.embedding) - 1) < 1e-5
+    again = r.recognize(frames)
+    np.testing.assert_array_equal(again.embedding, out.embedding)   # deterministic
+    assert RecognizerRunner(tiny_checkpoints["au"]).recognize(frames).kind == "u"
+    with pytest.raises(ValueError, match="uint8"):
+        r.recognize(frames.astype(np.float32))
+
+
+@pytest.mark.parametrize("runner, kind, message", [
+    ("PolicyRunner", "", "no checkpoint given: set the 'checkpoint' parameter"),
+    ("PolicyRunner", "missing", "does not exist; train one with `mn train`"),
+    ("RecognizerRunner", "ee", "is a 'ee' checkpoint without \\['recognizer'\\]"),
+    ("RecognizerRunner", "truncated", "cannot be read .*truncated or corrupt"),
+])
+def test_runners_refuse_bad_checkpoints(tiny_checkpoints, tmp_path, runner, kind, message):
+    from mn_models.checkpoint import CheckpointError
+    from mn_ros import inference
+    paths = dict(tiny_checkpoints, missing=tmp_path / "nope", **{"": ""})
+    with pytest.raises(CheckpointError, match=message):
+        getattr(inference, runner)(paths[kind])
