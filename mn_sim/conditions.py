@@ -104,3 +104,16 @@ class LatchedCondition(Condition):
     def condition_met(self, sim) -> bool:
         self.latched = self.latched or self.condition.condition_met(sim)
         return self.latched
+
+
+class DetectedSeveralCondition(Condition):
+    """At least `number_needed` of `bodies` have their origin inside a site's box (RLBench's
+    DetectedSeveralCondition: e.g. blocks stacked in a success region)."""
+
+    def __init__(self, bodies, site: str, half_extents, number_needed: int):
+        self.bodies = list(bodies)
+        self.detectors = [DetectedCondition(b, site, half_extents) for b in self.bodies]
+        self.number_needed = int(number_needed)
+
+    def condition_met(self, sim) -> bool:
+        return sum(d.condition_met(sim) for d in self.detectors) >= self.number_needed

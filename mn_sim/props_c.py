@@ -6,8 +6,26 @@ from __future__ import annotations
 import mujoco
 import numpy as np
 
-CHROME = (0.78, 0.8, 0.83, 1.0)
-LID_RGBA = (0.82, 0.8, 0.72, 1.0)
+CHROME = (0.5, 0.52, 0.56, 1.0)
+LID_RGBA = (0.3, 0.3, 0.33, 1.0)
+
+# MuJoCo's default contact (solref 0.02 s, solimp up to 0.95) lets the Panda's fingers,
+# squeezing with 80 N, sink centimetres into what they hold. Things the gripper takes get a
+# stiff contact that wins over the fingers' (higher priority): < 1 mm while held, ~2.5 mm at the
+# moment the fingers hit, and torsional friction (condim 4) so a held object does not pivot
+# about the fingers' axis.
+STIFF_SOLREF = (0.005, 1.0)
+STIFF_SOLIMP = (0.95, 0.99, 0.001, 0.5, 2.0)
+
+
+def stiff(geom, priority: int = 1):
+    """Give a geom the stiff contact above (returns it)."""
+    geom.solref = list(STIFF_SOLREF)
+    geom.solimp = list(STIFF_SOLIMP)
+    geom.priority = priority
+    geom.condim = 4
+    return geom
+
 
 # ---------------------------------------------------------------------------------- tap
 TAP_HANDLE_Y = 0.14      # handles' distance from the spout, along the tap's y axis
@@ -43,8 +61,8 @@ def add_tap(scene, name: str = "tap"):
         h.add_joint(name=f"{name}_{side}_joint", type=mujoco.mjtJoint.mjJNT_HINGE,
                     axis=[0, 0, sy], range=[-0.05, 2.0], damping=0.3, armature=0.01,
                     frictionloss=0.08)
-        S.box(h, TAP_LEVER, CHROME, name=f"{name}_{side}_lever", mass=0.05,
-              friction=(1.2, 0.01, 0.001))
+        stiff(S.box(h, TAP_LEVER, CHROME, name=f"{name}_{side}_lever", mass=0.05,
+                    friction=(1.2, 0.01, 0.001)))
         S.cylinder(h, 0.008, 0.002, mark[side], pos=(0, 0, TAP_LEVER[2] + 0.002), mass=0.002,
                    name=f"{name}_{side}_mark")
         S.site(h, f"{name}_{side}_handle")
@@ -53,9 +71,12 @@ def add_tap(scene, name: str = "tap"):
 
 # ---------------------------------------------------------------------------------- jar
 JAR_RADIUS, JAR_BODY_H = 0.035, 0.08
-NECK_RADIUS, NECK_H = 0.02, 0.02
-LID_RADIUS, LID_TOP_H = 0.03, 0.006        # the lid's top disc
-SKIRT_LEN, SKIRT_T, SKIRT_N = 0.012, 0.004, 16   # the ring hanging under the disc
+NECK_RADIUS, NECK_H = 0.018, 0.02
+# the cap is taller than the finger pads (1.7 cm) so the fingers meet only its flat sides: a
+# finger closing fast sinks ~2.5 mm, and its body, just behind the pads, must not catch the
+# cap's top edge (that contact tips the lid over)
+LID_RADIUS, LID_TOP_H = 0.029, 0.024       # apothem and height of the lid's octagonal cap
+SKIRT_LEN, SKIRT_T, SKIRT_N = 0.01, 0.004, 16   # the ring hanging under the cap
 JAR_TOP = JAR_BODY_H + NECK_H                # height of the neck's rim
 LID_SEATED_Z = JAR_TOP + LID_TOP_H / 2       # lid origin above the jar's origin when closed
 
@@ -68,31 +89,46 @@ def add_jar(scene, name: str):
     S = scene
     jar = S.body(name, free=True)
     glass = (0.6, 0.6, 0.6, 1.0)
-    S.cylinder(jar, JAR_RADIUS, JAR_BODY_H / 2, glass, pos=(0, 0, JAR_BODY_H / 2),
-               name=f"{name}_body", mass=0.35, friction=(1.0, 0.01, 0.001))
-    S.cylinder(jar, NECK_RADIUS, NECK_H / 2, glass, pos=(0, 0, JAR_BODY_H + NECK_H / 2),
-               name=f"{name}_neck", mass=0.03, friction=(0.8, 0.01, 0.001))
+    stiff(S.cylinder(jar, JAR_RADIUS, JAR_BODY_H / 2, glass, pos=(0, 0, JAR_BODY_H / 2),
+                     name=f"{name}_body", mass=0.35, friction=(1.0, 0.01, 0.001)))
+    stiff(S.cylinder(jar, NECK_RADIUS, NECK_H / 2, glass, pos=(0, 0, JAR_BODY_H + NECK_H / 2),
+                     name=f"{name}_neck", mass=0.03, friction=(0.8, 0.01, 0.001)))
     S.site(jar, f"{name}_lid_seat", pos=(0, 0, LID_SEATED_Z))
     return jar
 
 
 def add_jar_lid(scene, name: str = "jar_lid"):
-    """A screw-cap lid (free body, origin at the centre of its top disc): a disc with a ring
-    (skirt) under it that slides over a jar's neck, so a closed lid is held in place.
+    """A screw-cap lid (free body, origin at the centre of its cap): an octagonal cap with a
+    ring (skirt) under it that slides over a jar's neck, so a closed lid is held in place.
 
-    Its rim is `2 * LID_RADIUS` across, narrower than the open gripper. Returns the body."""
+    The cap's flat faces (normals at k * 45 deg in the body frame) give the fingers a flat grip
+    (the Panda's pads pinch a round rim sideways and stick). It is `2 * LID_RADIUS` across the
+    flats, narrower than the open gripper. Returns the body."""
     S = scene
     lid = S.body(name, free=True)
-    S.cylinder(lid, LID_RADIUS, LID_TOP_H / 2, LID_RGBA, name=f"{name}_top", mass=0.025,
-               friction=(1.2, 0.01, 0.001))
-    ring_r = LID_RADIUS - SKIRT_T / 2 - 0.0005
+    # the cap: one convex octagonal prism (a single convex geom keeps contacts clean when the
+    # fingers close on it; overlapping boxes trap a finger pad between their inner faces)
+    corner = LID_RADIUS / np.cos(np.pi / 8)
+    angles = np.pi / 8 + np.arange(8) * np.pi / 4
+    verts = [(corner * np.cos(t), corner * np.sin(t), z)
+             for z in (-LID_TOP_H / 2, LID_TOP_H / 2) for t in angles]
+    S.spec.add_mesh(name=f"{name}_cap_mesh", uservert=list(np.ravel(verts)))
+    cap = lid.add_geom(type=mujoco.mjtGeom.mjGEOM_MESH, meshname=f"{name}_cap_mesh",
+                       rgba=list(LID_RGBA), name=f"{name}_cap")
+    cap.mass = 0.04
+    cap.friction = [1.2, 0.01, 0.001]
+    stiff(cap)
+    ring_r = LID_RADIUS - SKIRT_T / 2 - 0.002   # inside the flats: the fingers touch the cap only
     seg = 2 * ring_r * np.tan(np.pi / SKIRT_N) + 0.001   # segments overlap slightly
     for k in range(SKIRT_N):
         a = 2 * np.pi * k / SKIRT_N
         q = (np.cos(a / 2), 0.0, 0.0, np.sin(a / 2))
-        S.box(lid, (SKIRT_T / 2, seg / 2, SKIRT_LEN / 2), LID_RGBA,
-              pos=(ring_r * np.cos(a), ring_r * np.sin(a), -LID_TOP_H / 2 - SKIRT_LEN / 2),
-              quat_wxyz=q, mass=0.002, friction=(1.2, 0.01, 0.001))
+        # a smooth rim: the lid slides on the table rather than tip over when nudged
+        g = stiff(S.box(lid, (SKIRT_T / 2, seg / 2, SKIRT_LEN / 2), LID_RGBA,
+                        pos=(ring_r * np.cos(a), ring_r * np.sin(a),
+                             -LID_TOP_H / 2 - SKIRT_LEN / 2),
+                        quat_wxyz=q, mass=0.002, friction=(0.3, 0.005, 0.0001)))
+        g.condim = 3
     return lid
 
 
@@ -106,5 +142,6 @@ BLOCK_HALF = 0.025
 def add_block(scene, name: str, rgba=(0.5, 0.5, 0.5, 1.0)):
     """A 5 cm cube (free body, origin at its centre) with geom `{name}`."""
     b = scene.body(name, free=True)
-    scene.box(b, (BLOCK_HALF,) * 3, rgba, name=name, mass=0.08, friction=(1.0, 0.01, 0.001))
+    stiff(scene.box(b, (BLOCK_HALF,) * 3, rgba, name=name, mass=0.08,
+                    friction=(1.0, 0.01, 0.001)))
     return b

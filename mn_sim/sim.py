@@ -355,10 +355,13 @@ class Sim:
         self.gripper_open = open_
         self.data.ctrl[7] = GRIPPER_OPEN_CTRL if open_ else GRIPPER_CLOSED_CTRL
         dt = self.model.opt.timestep
+        fdof = self.model.jnt_dofadr[self.model.joint(FINGER_JOINTS[0]).id]
         for i in range(int(0.8 / dt)):
             self._physics_step()
-            fv = np.abs(self.data.qvel[self.model.jnt_dofadr[self.model.joint(FINGER_JOINTS[0]).id]])
-            if i > 40 and fv < 1e-3:
+            still = abs(self.data.qvel[fdof]) < 1e-3
+            # opening is done only when the fingers are apart (they can stick for a moment)
+            opened = (not open_) or self.data.qpos[self.finger_qadr[0]] >= 0.039
+            if i > 40 and still and opened:
                 break
         # let what was grasped or released come to rest
         for _ in range(int(0.1 / dt)):

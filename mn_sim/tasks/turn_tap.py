@@ -4,10 +4,12 @@ import numpy as np
 
 from mn_sim.conditions import JointCondition
 from mn_sim.geometry import mat_to_quat, rot_z, xyzw_to_wxyz
-from mn_sim.props_c import TAP_SIDES, add_tap
+from mn_sim.props_c import TAP_HANDLE_Y, TAP_SIDES, add_tap
+from mn_sim.scene import ROBOT_BASE
 from mn_sim.tasks.base import Task
 
 TURN = 1.8   # how far the expert turns a lever (rad); success needs 1.57
+MAX_REACH = 0.74   # horizontal distance from the robot's base to a lever (m)
 
 
 class TurnTap(Task):
@@ -20,9 +22,16 @@ class TurnTap(Task):
         return 2
 
     def init_episode(self, variation: int) -> list[str]:
-        x = self.rng.uniform(0.15, 0.3)
-        y = self.rng.uniform(-0.15, 0.15)
-        self.yaw = self.rng.uniform(-np.pi / 6, np.pi / 6)
+        for _ in range(100):   # both levers within the Panda's top-down reach
+            x = self.rng.uniform(0.1, 0.3)
+            y = self.rng.uniform(-0.15, 0.15)
+            self.yaw = self.rng.uniform(-np.pi / 6, np.pi / 6)
+            ends = np.array([x, y]) + np.outer([1, -1], TAP_HANDLE_Y * np.array(
+                [-np.sin(self.yaw), np.cos(self.yaw)]))
+            if np.all(np.linalg.norm(ends - ROBOT_BASE[:2], axis=1) <= MAX_REACH):
+                break
+        else:
+            raise RuntimeError("turn_tap: could not place the tap within reach")
         self.sim.set_body_pose("tap", (x, y, self.table_z),
                                xyzw_to_wxyz(mat_to_quat(rot_z(self.yaw))))
         for side in TAP_SIDES:
@@ -32,6 +41,11 @@ class TurnTap(Task):
         self.register_success_conditions([JointCondition(f"tap_{self.side}_joint", 1.57)])
         return [f"turn {self.side} tap", f"rotate the {self.side} tap",
                 f"grasp the {self.side} tap and turn it"]
+
+    def low_dim_state(self) -> np.ndarray:
+        """Positions of the tap and its two levers, then the levers' hinge angles."""
+        angles = [self.sim.joint_qpos(f"tap_{side}_joint") for side in TAP_SIDES]
+        return np.concatenate([super().low_dim_state(), angles])
 
     def expert(self):
         handle = self.sim.site_pos(f"tap_{self.side}_handle")
