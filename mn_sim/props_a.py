@@ -17,7 +17,7 @@ COALS = (0.55, 0.12, 0.05, 1.0)
 # safe geometry (metres)
 SAFE_WIDTH, SAFE_DEPTH, SAFE_WALL = 0.26, 0.22, 0.012
 SAFE_PLINTH, SAFE_GAP = 0.04, 0.08        # base height, clear height of each compartment
-SAFE_DOOR_OPEN = 2.0                       # rad the door stands open at (about 115 degrees)
+SAFE_DOOR_OPEN = 2.3                       # rad the door stands open at (about 130 degrees)
 
 # grill geometry (metres)
 GRILL_LEN, GRILL_WID, GRILL_H = 0.32, 0.24, 0.09   # firebox footprint and height
@@ -35,6 +35,15 @@ def capsule(body, radius, half_len, rgba, pos=(0, 0, 0), quat_wxyz=(1, 0, 0, 0),
     if mass is not None:
         g.mass = mass
     return g
+
+
+def stiffen(geom):
+    """Stiff contacts for a graspable geom: with MuJoCo's default solref (0.02 s) the Panda's
+    fingers, closing fast at up to 80 N, sink a centimetre or more into a light object and
+    can tip it over; a 4 ms time constant that dominates the mix keeps that under 1 mm."""
+    geom.solref = [0.004, 1.0]
+    geom.solmix = 1000.0
+    return geom
 
 
 def safe_shelf_z(k: int) -> float:

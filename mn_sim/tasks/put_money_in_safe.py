@@ -5,7 +5,8 @@ import numpy as np
 from mn_sim.conditions import DetectedCondition, NothingGrasped
 from mn_sim.geometry import mat_to_quat, rot_z, xyzw_to_wxyz
 from mn_sim.props_a import (SAFE_DEPTH, SAFE_DOOR_OPEN, SAFE_GAP, SAFE_WALL, SAFE_WIDTH,
-                            SHELF_NAMES, add_safe, safe_shelf_z)
+                            SHELF_NAMES, add_safe, safe_shelf_z, stiffen)
+from mn_sim.scene import ROBOT_BASE
 from mn_sim.tasks.base import Task
 
 MONEY = (0.075, 0.0325, 0.015)   # half sizes of the note stack: long x, wide y, thick z
@@ -24,8 +25,9 @@ class PutMoneyInSafe(Task):
         add_safe(scene)
         S = scene
         m = S.body("dollar_stack", free=True)
-        S.box(m, MONEY, (0.33, 0.55, 0.33, 1.0), mass=0.15, friction=(1.0, 0.01, 0.001),
-              name="dollar_stack")
+        g = stiffen(S.box(m, MONEY, (0.33, 0.55, 0.33, 1.0), mass=0.15,
+                          friction=(1.0, 0.01, 0.001), name="dollar_stack"))
+        g.condim = 4   # torsional friction: held by one end, the stack must not pivot and droop
         # a paper band round the middle (looks only)
         S.box(m, (0.012, MONEY[1] + 0.0008, MONEY[2] + 0.0008), (0.92, 0.9, 0.8, 1.0),
               contype=0, conaffinity=0)
@@ -35,19 +37,21 @@ class PutMoneyInSafe(Task):
 
     def init_episode(self, variation: int) -> list[str]:
         # the safe stands to the robot's left, facing it; the notes lie to its right
-        sx, sy = self.rng.uniform(0.22, 0.32), self.rng.uniform(0.14, 0.24)
-        self.safe_yaw = self.rng.uniform(-np.pi / 10, np.pi / 10)
+        sx, sy = self.rng.uniform(0.28, 0.38), self.rng.uniform(0.14, 0.24)
+        # its opening turned roughly towards the robot's base
+        self.safe_yaw = (np.arctan2(sy - ROBOT_BASE[1], sx - ROBOT_BASE[0])
+                         + self.rng.uniform(-np.pi / 12, np.pi / 12))
         self.sim.set_body_pose("safe", (sx, sy, self.table_z), yaw_quat_wxyz(self.safe_yaw))
         self.sim.set_joint_qpos("safe_door_joint", -SAFE_DOOR_OPEN)
         mx, my = self.rng.uniform(0.0, 0.25), self.rng.uniform(-0.3, -0.1)
-        self.money_yaw0 = self.rng.uniform(0.0, np.pi / 2)   # RLBench: 0 .. 90 degrees
+        money_yaw = self.rng.uniform(0.0, np.pi / 2)   # RLBench: 0 .. 90 degrees
         self.sim.set_free_pose("dollar_stack", (mx, my, self.table_z + MONEY[2] + 0.001),
-                               yaw_quat_wxyz(self.money_yaw0))
+                               yaw_quat_wxyz(money_yaw))
         self.sim.forward()
         self.level = SHELF_NAMES[variation]
         inner = (SAFE_DEPTH - SAFE_WALL) / 2, SAFE_WIDTH / 2 - SAFE_WALL, SAFE_GAP / 2
-        self.register_success_conditions([
-            NothingGrasped(), DetectedCondition("dollar_stack", f"safe_shelf_{self.level}", inner)])
+        on_shelf = DetectedCondition("dollar_stack", f"safe_shelf_{self.level}", inner)
+        self.register_success_conditions([NothingGrasped(), on_shelf])
         return [f"put the money away in the safe on the {self.level} shelf",
                 f"leave the money on the {self.level} shelf on the safe",
                 f"place the stack of bank notes on the {self.level} shelf of the safe"]
@@ -65,18 +69,22 @@ class PutMoneyInSafe(Task):
         q0 = self.down(grasp_yaw)
         yield self.action(grip + [0, 0, 0.12], q0, True, False)        # above the notes' rear end
         yield self.action(grip, q0, False, True)                        # grasp
-        yield self.action(grip + [0, 0, 0.10], q0, False, True)         # lift
-        # line up in front of the shelf: notes pointing into the safe, a little above its floor
+        # where the notes go in: pointing into the safe, a little above the shelf
         S = sim.body_mat("safe")
         into = S[:, 0]
         safe = sim.body_pos("safe")
         k = SHELF_NAMES.index(self.level)
-        z = safe[2] + safe_shelf_z(k) + MONEY[2] + 0.012
+        floor = safe[2] + safe_shelf_z(k)
+        rest = floor + MONEY[2] + 0.004       # tool height with the notes lying on the shelf
         mouth = safe - (SAFE_DEPTH / 2) * into
         end = mouth - HAND_CLEAR * into
-        end[2] = z
+        end[2] = rest + 0.018                 # carried in clear of the shelf's front edge
         q1 = self.down(self.safe_yaw)
-        yield self.action(end - 0.16 * into + [0, 0, 0.02], q1, False, False)   # line up
-        yield self.action(end - 0.16 * into, q1, False, True)
-        yield self.action(end, q1, True, True)                          # slide in, let go
-        yield self.action(end - 0.12 * into, q1, True, True)            # back out
+        # lift, turning the notes to point the way they will go into the safe, so that they
+        # do not sweep across the safe's front on the way there
+        yield self.action(grip + [0, 0, 0.10], q1, False, True)
+        yield self.action(end - 0.22 * into + [0, 0, 0.06], q1, False, False)   # well clear
+        yield self.action(end - 0.13 * into, q1, False, True)                    # line up
+        yield self.action(end, q1, False, True)                                  # slide in
+        yield self.action(end + [0, 0, rest - end[2]], q1, True, True)           # set down
+        yield self.action(end - 0.12 * into, q1, True, True)                     # back out
