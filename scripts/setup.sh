@@ -8,6 +8,8 @@ VENV="$ROOT/.venv"
 PY="${PYTHON:-python3}"
 
 log() { printf '[mn setup] %s\n' "$*" >&2; }
+# pip's notes about this machine's local wheel mirrors are noise: drop them, keep real errors
+quiet_pip() { "$VENV/bin/pip" "$@" 2>&1 | { grep -v "^WARNING: Location 'file://" || true; }; }
 
 # 1. System packages: EGL/OSMesa software rendering for MuJoCo without a display.
 need_apt=()
@@ -30,9 +32,9 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 if [ ! -f "$stamp" ]; then
   log "installing Python dependencies (torch CPU, MuJoCo, ROS 2 Kilted wheels, ...)"
-  "$VENV/bin/pip" install -q --disable-pip-version-check -r "$ROOT/requirements.txt"
-  "$VENV/bin/pip" install -q --disable-pip-version-check --no-deps -r "$ROOT/requirements-nodeps.txt"
-  "$VENV/bin/pip" install -q --disable-pip-version-check --no-deps -e "$ROOT"
+  quiet_pip install -q --disable-pip-version-check -r "$ROOT/requirements.txt"
+  quiet_pip install -q --disable-pip-version-check --no-deps -r "$ROOT/requirements-nodeps.txt"
+  quiet_pip install -q --disable-pip-version-check --no-deps -e "$ROOT"
   rm -f "$VENV"/.mn-setup-*
   touch "$stamp"
   log "done: $("$VENV/bin/python" -c 'import torch, mujoco; print("torch", torch.__version__, "mujoco", mujoco.__version__)')"
