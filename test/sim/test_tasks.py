@@ -59,7 +59,10 @@ def test_variations_and_descriptions(env, name):
         d = env.descriptions
         assert d and all(isinstance(s, str) and s for s in d)
         seen.add(d[0])
-    assert len(seen) == count, "each variation must have its own canonical instruction"
+    # RLBench's push_buttons repeats strings: pushing 1 button reads the same for every
+    # colour permutation that starts with that colour (19 distinct in its 50 variations)
+    if name != "push_buttons":
+        assert len(seen) == count, "each variation must have its own canonical instruction"
     with pytest.raises(ValueError, match=rf"variations 0\.\.{count - 1}"):
         env.reset(seed=0, options={"task": name, "variation": count})
 
