@@ -87,6 +87,7 @@ def test_bad_targets_are_refused_and_a_good_one_executes(sim):
     from mn_ros import conversions as cv
     c = sim
     c.wait_subscribers(c.target)
+    c.spin_until(lambda: c.inbox["gripper_pose"], 30, "a gripper pose")
     pose = cv.msg_to_pose(c.inbox["gripper_pose"][-1])
     nan = cv.pose_to_msg(pose[:3], pose[3:])
     nan.pose.position.z = float("nan")
