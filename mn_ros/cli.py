@@ -19,7 +19,7 @@ COMMANDS = {
     "bench": "benchmarks that print numbers (mn bench sim|train|ros)",
     "train": "train au|ee|mn|probe models into a run folder (checkpoints, TensorBoard logs)",
     "eval": "evaluate checkpoints: recognition (au), rollouts (ee), alignment (probe), t-SNE",
-    "demo": "the main job: collect a few demonstrations and write an mp4 of one",
+    "demo": "the main job: demos, a tiny mn checkpoint, a held-out demo shown to the ROS 2 graph",
     "bringup": "start a profile of the ROS 2 graph (sim | observe | mirror) as separate processes",
     "play": "publish a demonstration (mp4, episode folder or ROS 2 bag) on an image topic",
 }

@@ -1,0 +1,128 @@
+"""`mn demo`, the main job: the whole story end to end with tiny budgets (a real subprocess, real
+collection, a checkpoint trained 3 steps, the real node processes), and its ROS-free parts."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from ros_helpers import ROOT, new_domain_id, ros_env
+
+
+def gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    with open(f"/proc/{pid}/stat") as f:   # a zombie is gone too
+        return f.read().rsplit(")", 1)[-1].split()[0] == "Z"
+
+
+@pytest.mark.ros
+@pytest.mark.slow
+def test_demo_story_end_to_end_then_reuse_and_resume(tmp_path):
+    from mn_models.data import MirrorData
+    from mn_ros import demo_story as S
+
+    out = tmp_path / "demo"
+    domain = new_domain_id()
+    args = ["--out", str(out), "--tasks", "open_drawer", "--episodes-per-task", "2",
+            "--frame-rate", "5", "--train-steps", "3", "--workers", "1"]
+    p = subprocess.run([sys.executable, "-m", "mn_ros.cli", "demo", *args,
+                        "--domain-id", str(domain)], cwd=ROOT,
+                       env=ros_env(domain, tmp_path / "roslog"), capture_output=True, text=True,
+                       timeout=600)
+    assert p.returncode == 0, p.stderr[-4000:]
+    s = json.loads((out / "summary.json").read_text())
+
+    # what was shown: a held-out episode, never in the training split
+    shown = s["shown"]
+    assert shown["split"] == "val" and shown["task"] == "open_drawer"
+    train = MirrorData(out / "data", split="train", need_samples=False, need_clips=False)
+    assert train.records and shown["episode"] not in {r.path for r in train.records}
+    assert shown["frames"] >= 8 and shown["instruction"].startswith("open the ")
+    # what was recognized is what was executed, on the shown task with a fresh seed
+    rec, ex = s["recognized"], s["executed"]
+    assert rec["instruction"] in s["checkpoint"]["instructions"] and rec["recognitions"] >= 1
+    assert rec["correct"] == (rec["instruction"] == shown["instruction"])
+    assert ex["instruction"] == rec["instruction"]
+    assert (ex["task"], ex["variation"]) == (shown["task"], shown["variation"])
+    assert ex["seed"] != shown["collection_seed"] and ex["steps"] >= 1
+    assert s["success"] is ex["success"] and (ex["success"] or ex["failure_reason"])
+    # the mirror node's report pairs the demonstration's z_u with the policy's z_e
+    al = s["alignment"]
+    assert al["reports"] >= 1 and -1.0 <= al["cosine"] <= 1.0
+    assert al["match"] == (al["cosine"] >= al["threshold"])
+    assert s["mirror_reports"][0]["z_u_phase"] == "demo"
+    # the execution video
+    import av
+    with av.open(ex["video"]) as c:
+        frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+    assert len(frames) == ex["video_frames"] >= 2 and frames[0].shape == (128, 128, 3)
+    assert np.ptp(frames[0]) > 0
+    # the graph was the mirror profile on the requested domain, and nothing survives it
+    ros = s["ros"]
+    assert ros["domain_id"] == domain
+    assert set(ros["pids"]) == {"sim", "policy", "observer", "mirror", "player"}
+    assert ros["exit_codes"] == {n: 0 for n in ros["pids"]}, ros["exit_codes"]
+    assert ros["stray_processes"] == [] and all(gone(pid) for pid in ros["pids"].values())
+    for line in ("shown", "recognized", "executed", "success", "alignment", "video"):
+        assert f"\n{line} " in p.stdout, p.stdout
+
+    # a second run reuses the demonstrations and the checkpoint; more steps resume the run
+    cfg = S.StoryConfig(out=out, tasks="open_drawer", episodes_per_task=2, frame_rate=5.0,
+                        train_steps=3, workers=0)
+    assert S.ensure_demos(cfg)["collected_now"] == 0
+    again = S.ensure_checkpoint(cfg)
+    assert again.trained_now == 0 and again.step == 3
+    cfg.train_steps = 4
+    more = S.ensure_checkpoint(cfg)
+    assert (more.step, more.trained_now) == (4, 1)
+
+
+def test_attribution_names_the_pair_each_mirror_report_compared():
+    from mn_ros import demo_story as S
+    rng = np.random.default_rng(0)
+    zu = [{"z": rng.normal(size=16), "phase": p} for p in ("demo", "execution")]
+    ze = [{"z": rng.normal(size=16), "phase": "execution", "step": k} for k in (1, 2)]
+    reports = [{"similarity": S.cosine(zu[0]["z"], ze[0]["z"]), "match": False},
+               {"similarity": S.cosine(zu[1]["z"], ze[1]["z"]), "match": False},
+               {"similarity": 2.0, "match": True}]
+    got = S.attribute_reports(reports, zu, ze)
+    assert [(r["z_u_phase"], r["z_e_step"]) for r in got] == [("demo", 1), ("execution", 2),
+                                                              (None, None)]
+    al = S.alignment_summary(got, threshold=0.5)
+    assert al["cosine"] == round(reports[0]["similarity"], 4) and al["match"] is False
+    assert "step 1" in al["compared"] and al["reports"] == 3
+    assert al["watching_execution_mean"] == round(reports[1]["similarity"], 4)
+    assert S.alignment_summary([], 0.5)["cosine"] is None
+
+
+def test_story_config_rejects_bad_input_with_a_clear_message(tmp_path):
+    from mn_ros import demo_story as S
+    with pytest.raises(S.StoryError, match="unknown task.*fly.*open_drawer"):
+        S.StoryConfig(out=tmp_path, tasks="fly")
+    with pytest.raises(S.StoryError, match="must be >= 2"):
+        S.StoryConfig(out=tmp_path, episodes_per_task=1)
+    with pytest.raises(S.StoryError, match="--skip-training needs --checkpoint"):
+        S.StoryConfig(out=tmp_path, skip_training=True)
+    with pytest.raises(S.StoryError, match="shown task 'turn_tap' must be one of"):
+        S.StoryConfig(out=tmp_path, tasks="open_drawer", show_task="turn_tap")
+    with pytest.raises(S.StoryError, match="needs recognizer \\+ policy \\+ alignment"):
+        S.ensure_checkpoint(S.StoryConfig(out=tmp_path, skip_training=True,
+                                          checkpoint=str(tmp_path / "none")))
+    with pytest.raises(S.StoryError, match="bad training override.*did you mean"):
+        S.train_config(S.StoryConfig(out=tmp_path, train_overrides=["stepz=3"]))
+
+
+def test_execution_seed_is_fresh_and_stable():
+    from mn_ros.demo_story import HeldOut, execution_seed
+    h = HeldOut("open_drawer", 0, "open the bottom drawer", "/d/episode4", 90, 20.0, 5)
+    s = execution_seed(0, h)
+    assert s == execution_seed(0, h) and s != execution_seed(1, h) and 0 <= s < 2 ** 31
+    h.collection_seed = s
+    assert execution_seed(0, h) != s
