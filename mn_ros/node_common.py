@@ -82,7 +82,11 @@ class ManagedNode(Node):
         """Load what is heavy. Raise an exception with a clear message to refuse to start."""
 
     def _publish_state(self) -> None:
-        self._state_pub.publish(String(data=self.state))
+        try:
+            self._state_pub.publish(String(data=self.state))
+        except Exception:   # noqa: BLE001 -- the context was shut down (Ctrl-C) meanwhile
+            if self.context.ok():
+                raise
 
     def _set_state(self, state: str) -> None:
         self.state = state
@@ -127,7 +131,11 @@ class ManagedNode(Node):
         try:
             self.on_configure()
         except Exception as e:   # noqa: BLE001 -- any failure means: refuse to start
+            if not self.context.ok():   # interrupted while loading: nothing to report
+                return
             self.fail(f"{type(e).__name__}: {e}")
+            return
+        if not self.context.ok():       # Ctrl-C arrived while loading: the node is going away
             return
         if self.dropped:
             self.get_logger().info(f"dropped {sum(self.dropped.values())} message(s) before "

@@ -45,17 +45,54 @@ def rollout_seed(seed: int, task: str, index: int) -> int:
     return int.from_bytes(hashlib.sha256(key).digest()[:4], "little") & 0x7FFFFFFF
 
 
+def parse_variations(text: str, tasks: Sequence[str]) -> dict[str, list[int] | None]:
+    """`--variations`: '' or 'all' (every variation of every task), '0,1' (those of every
+    task) or per task, space-separated: 'push_buttons=0 open_drawer=0,1' (tasks not named get
+    all). Returns {task: indices or None for all}."""
+    from mn_models.eval.common import EvalError
+    out: dict[str, list[int] | None] = {t: None for t in tasks}
+    text = text.strip()
+    if text in ("", "all"):
+        return out
+
+    def ints(s: str) -> list[int]:
+        try:
+            v = [int(x) for x in s.split(",") if x.strip()]
+        except ValueError:
+            v = []
+        if not v:
+            raise EvalError(f"--variations: expected integers like 0,1 in {text!r}, got {s!r}")
+        return v
+
+    if "=" not in text:
+        return {t: ints(text) for t in tasks}
+    for item in text.split():
+        task, _, vs = item.partition("=")
+        if task not in out:
+            raise EvalError(f"--variations names {task!r}, which is not among the evaluated "
+                            f"tasks {list(tasks)}")
+        out[task] = ints(vs)
+    return out
+
+
 def plan_jobs(tasks: Sequence[str], episodes: int, seeds: Sequence[int],
-              video: bool = True) -> list[RolloutJob]:
-    """Round-robin variations; the first episode of the first seed of each task is recorded."""
+              video: bool = True,
+              variations: dict[str, list[int] | None] | None = None) -> list[RolloutJob]:
+    """Round-robin over each task's variations (all, or those in `variations`); the first
+    episode of the first seed of each task is recorded."""
     headless()
+    from mn_models.eval.common import EvalError
     from mn_sim.tasks.registry import make_task
     jobs = []
     for t in tasks:
         nvar = make_task(t).variation_count()
+        chosen = (variations or {}).get(t) or list(range(nvar))
+        bad = [v for v in chosen if not 0 <= v < nvar]
+        if bad:
+            raise EvalError(f"{t} has variations 0..{nvar - 1}; --variations asked for {bad}")
         for si, s in enumerate(seeds):
             for k in range(episodes):
-                jobs.append(RolloutJob(t, k % nvar, rollout_seed(s, t, k), k, s,
+                jobs.append(RolloutJob(t, chosen[k % len(chosen)], rollout_seed(s, t, k), k, s,
                                        video and si == 0 and k == 0))
     return jobs
 
@@ -196,11 +233,13 @@ def _indexed(item):
 
 def evaluate_policy(checkpoint, tasks: Sequence[str] | None = None, episodes: int = 25,
                     max_steps: int = 25, seeds: Sequence[int] = (0,), workers: int = 2,
-                    image_size: int = 128, video: bool = True, progress: bool = True) -> dict:
+                    image_size: int = 128, video: bool = True, progress: bool = True,
+                    variations: str = "") -> dict:
     """Success rates. Returns {"success_rate": mean over tasks (mean over seeds),
     "success_rate_ci95", "per_task": {task: rate}, "per_task_ci95", "per_seed":
     {seed: {"success_rate", "per_task"}}, "episodes": [...per-episode records...],
-    "videos": {task: frames}} (frames are not JSON: pop them before writing)."""
+    "videos": {task: frames}} (frames are not JSON: pop them before writing).
+    `variations`: see parse_variations (default: every variation of each task)."""
     headless()
     from mn_models import checkpoint as ck
     from mn_models.eval.common import EvalError
@@ -217,7 +256,8 @@ def evaluate_policy(checkpoint, tasks: Sequence[str] | None = None, episodes: in
     if unknown:
         raise EvalError(f"tasks {unknown} are not simulated by mn_sim; known: "
                         f"{', '.join(task_names())}")
-    jobs = plan_jobs(tasks, episodes, list(seeds), video)
+    chosen = parse_variations(variations, tasks)
+    jobs = plan_jobs(tasks, episodes, list(seeds), video, chosen)
     res = run_jobs(c.path, jobs, image_size, max_steps, workers, progress)
     per_seed = {}
     for s in seeds:
@@ -233,6 +273,7 @@ def evaluate_policy(checkpoint, tasks: Sequence[str] | None = None, episodes: in
     videos = {r["task"]: r.pop("frames") for r in res if "frames" in r}
     out.update({"per_seed": {str(s): v for s, v in per_seed.items()}, "seeds": list(seeds),
                 "episodes_per_task": episodes, "max_steps": max_steps,
+                "variations": {t: v or "all" for t, v in chosen.items()},
                 "checkpoint": str(c.path), "step": c.meta.get("step"), "episodes": res,
                 "videos": videos})
     return out
@@ -256,7 +297,8 @@ def markdown(result: dict) -> str:
     reasons = Counter((r["task"], (r["failure_reason"] or "?").split(":")[0])
                       for r in result["episodes"] if not r["success"])
     text = (f"# Policy rollouts: success rate (%)\n\n{result['episodes_per_task']} episodes per "
-            f"task and seed, seeds {result['seeds']}, at most {result['max_steps']} steps; "
+            f"task and seed, seeds {result['seeds']}, at most {result['max_steps']} steps, "
+            f"variations {result.get('variations', 'all')}; "
             f"checkpoint {result['checkpoint']}\n\n" + wide_table("", tasks, rows))
     if reasons:
         text += "\n## Failures\n\n" + markdown_table(

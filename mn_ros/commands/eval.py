@@ -49,6 +49,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=int, default=2, help="processes (1 torch thread each)")
     p.add_argument("--image-size", type=int, default=128, help="camera resolution")
     p.add_argument("--no-video", action="store_true", help="do not save rollout mp4s")
+    p.add_argument("--variations", default="", metavar="SPEC",
+                   help="variations played round-robin: '0,1' for every task, or per task "
+                        "'push_buttons=0 open_drawer=0,1' (default: all of each task)")
     p.add_argument("--out", help="output folder (default <run>/eval_ee)")
     _common(p, data=False)
 
@@ -146,7 +149,7 @@ def _run_ee(args) -> int:
         raise EvalError(f"--seeds must be comma-separated integers, got {args.seeds!r}") from e
     res = RO.evaluate_policy(args.checkpoint, _tasks(args), args.episodes, args.max_steps, seeds,
                              args.workers, args.image_size, video=not args.no_video,
-                             progress=True)
+                             progress=True, variations=args.variations)
     out = output_dir(args.out, res["checkpoint"], "ee")
     videos = res.pop("videos")
     for task, frames in videos.items():

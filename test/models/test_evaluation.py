@@ -116,6 +116,24 @@ def test_rollout_scenes_are_unseen_and_variations_round_robin():
     assert jobs[0].scene_seed != jobs[7].scene_seed          # seed 1 plays other scenes
 
 
+def test_rollout_variations_can_be_chosen_per_task():
+    from mn_models.eval.common import EvalError
+    from mn_models.eval.rollout import parse_variations, plan_jobs
+    tasks = ["open_drawer", "push_buttons"]
+    assert parse_variations("", tasks) == {"open_drawer": None, "push_buttons": None}
+    assert parse_variations("1", tasks) == {"open_drawer": [1], "push_buttons": [1]}
+    chosen = parse_variations("push_buttons=0,3", tasks)
+    assert chosen == {"open_drawer": None, "push_buttons": [0, 3]}
+    jobs = plan_jobs(tasks, 4, [0], variations=chosen)
+    assert [j.variation for j in jobs] == [0, 1, 2, 0, 0, 3, 0, 3]
+    with pytest.raises(EvalError, match="turn_tap"):
+        parse_variations("turn_tap=0", tasks)
+    with pytest.raises(EvalError, match="integers"):
+        parse_variations("push_buttons=x", tasks)
+    with pytest.raises(EvalError, match="0..2"):
+        plan_jobs(tasks, 1, [0], variations={"open_drawer": [3]})
+
+
 # ------------------------------------------------------------------ the commands, real models
 @pytest.fixture(scope="module")
 def runs(tiny_dataset, tmp_path_factory):
