@@ -204,7 +204,7 @@ def test_padding_tokens_do_not_change_the_action(batch):
 
 
 def test_training_forward_augments_target_and_gripper_pose_together(batch):
-    policy = tiny()
+    policy = tiny(augment=True)     # the tiny preset trains without augmentation by default
     policy.train()
     current = batch[K.ACTION][:, :7].clone()
     current[:, :3] += torch.tensor([0.05, -0.02, 0.1])
