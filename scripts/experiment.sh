@@ -5,7 +5,7 @@
 # trained au and ee, then evaluate: recognition (Table 1), rollouts (Table 2), alignment
 # Recall@1 of the probe against the same probe on shuffled pairs, and recall during training.
 #
-#   bash scripts/experiment.sh                  # ~1.5 h on 2 cores; everything under runs/exp
+#   bash scripts/experiment.sh                  # ~1 h on 2 cores; everything under runs/exp
 #   OUT=/tmp/exp EPISODES=30 bash scripts/experiment.sh
 #
 # Every step is skipped when its result exists (re-running resumes), and every figure is
@@ -20,12 +20,12 @@ MN="$ROOT/.venv/bin/mn"
 OUT="${OUT:-runs/exp}"
 EPISODES="${EPISODES:-100}"          # per task
 AU_SEEDS="${AU_SEEDS:-0 1 2}"         # training seeds of the recognizer (mean ± 95% CI)
-EE_SEEDS="${EE_SEEDS:-0 1}"           # training seeds of the policy and of the joint model
+EE_SEEDS="${EE_SEEDS:-0}"             # training seeds of the policy and of the joint model
 EVAL_SEEDS="${EVAL_SEEDS:-0,1,2}"     # rollout seeds
-EVAL_EPISODES="${EVAL_EPISODES:-10}"  # rollouts per task and seed
+EVAL_EPISODES="${EVAL_EPISODES:-8}"   # rollouts per task and seed
 AU_STEPS="${AU_STEPS:-3000}"
-EE_STEPS="${EE_STEPS:-3000}"
-MN_STEPS="${MN_STEPS:-3000}"
+EE_STEPS="${EE_STEPS:-2000}"
+MN_STEPS="${MN_STEPS:-2000}"
 PROBE_STEPS="${PROBE_STEPS:-600}"
 DATA="$OUT/data"
 VARIATIONS="push_buttons=0"           # single-button push_buttons; all variations elsewhere
@@ -60,7 +60,7 @@ pids+=($!)
 for p in "${pids[@]}"; do wait "$p"; done
 pids=()
 (for s in $EE_SEEDS; do
-  train config/train/tiny_mn.yaml "$OUT/mn_s$s" "$MN_STEPS" seed="$s" ckpt_every=500
+  train config/train/tiny_mn.yaml "$OUT/mn_s$s" "$MN_STEPS" seed="$s" ckpt_every=250
 done) &
 pids+=($!)
 train config/train/tiny_probe.yaml "$OUT/probe" "$PROBE_STEPS" seed=0 ckpt_every=100 \
