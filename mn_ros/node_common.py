@@ -169,7 +169,15 @@ def run_node(factory: Callable[[], Node], args: Sequence[str] | None = None) -> 
         executor = SingleThreadedExecutor()
         executor.add_node(node)
         while rclpy.ok() and getattr(node, "exit_code", None) is None:
-            executor.spin_once(timeout_sec=0.1)
+            try:
+                executor.spin_once(timeout_sec=0.1)
+            except Exception:   # noqa: BLE001
+                # SIGINT/SIGTERM shuts the context down from rclpy's signal handler; a spin
+                # already under way then fails to build its wait set (RCLError). That is a
+                # clean stop, not a crash: anything else is re-raised.
+                if rclpy.ok():
+                    raise
+                break
         code = getattr(node, "exit_code", None) or 0
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
