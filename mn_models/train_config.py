@@ -7,11 +7,12 @@ A key that does not exist is an error naming it (and the closest valid key).
 from __future__ import annotations
 
 import dataclasses
-import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
+
+from mn_models.config_keys import check_keys
 
 MODES = ("au", "ee", "mn", "probe")
 
@@ -91,7 +92,8 @@ class TrainConfig:
 
     def __post_init__(self):
         if isinstance(self.alignment, dict):
-            self.alignment = AlignmentConfig(**_checked(self.alignment, AlignmentConfig, "alignment."))
+            self.alignment = AlignmentConfig(**check_keys(self.alignment, AlignmentConfig, "config",
+                                                             prefix="alignment."))
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}; got {self.mode!r}")
         if self.alignment.strategy not in ("episode", "instruction", "task"):
@@ -109,18 +111,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
-        return cls(**_checked(d, cls, ""))
-
-
-def _checked(d: dict, cls, prefix: str) -> dict:
-    names = [f.name for f in dataclasses.fields(cls)]
-    for k in d:
-        if k not in names:
-            close = difflib.get_close_matches(k, names, n=1)
-            hint = f" (did you mean {prefix}{close[0]}?)" if close else ""
-            raise KeyError(f"unknown config key {prefix}{k!r}{hint}; valid keys: "
-                           f"{', '.join(prefix + n for n in names)}")
-    return dict(d)
+        return cls(**check_keys(d, cls, "config"))
 
 
 def _parse_value(text: str):

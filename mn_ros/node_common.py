@@ -52,6 +52,24 @@ def declare(node: Node, name: str, default: Any, description: str, *, choices: S
     return value
 
 
+def declare_checkpoint(node: Node, model: str, kinds: str) -> tuple[str, int]:
+    """The ``checkpoint`` and ``threads`` parameters every model-loading node has."""
+    checkpoint = declare(node, "checkpoint", "", f"{model} checkpoint: a checkpoint folder or "
+                         f"a run folder (its latest checkpoint) of kind {kinds}", read_only=True)
+    threads = declare(node, "threads", 1, "torch CPU threads", low=1, high=64)
+    return checkpoint, threads
+
+
+def log_loaded(node: Node, runner, feature: str, symbol: str, detail: str) -> None:
+    """Log what a runner loaded; warn when its checkpoint has no alignment head (so the node
+    publishes the raw ``feature`` rather than z_``symbol``, which the mirror node cannot use)."""
+    note = "" if runner.alignment is not None else (
+        f" -- no alignment head in this checkpoint: publishing the raw {feature} {symbol}, "
+        f"not z_{symbol} (the mirror node cannot compare it)")
+    node.get_logger().info(f"loaded {runner.checkpoint.kind} checkpoint "
+                           f"{runner.checkpoint.path}; {detail}{note}")
+
+
 class ManagedNode(Node):
     """A Node with an explicit configure step (see the module docstring).
 

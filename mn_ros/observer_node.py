@@ -22,17 +22,15 @@ from std_srvs.srv import Trigger
 
 from mn_ros import conversions as cv
 from mn_ros import topics as T
-from mn_ros.node_common import COMMAND_QOS, SENSOR_QOS, ManagedNode, declare, run_node
+from mn_ros.node_common import (COMMAND_QOS, SENSOR_QOS, ManagedNode, declare,
+                                declare_checkpoint, log_loaded, run_node)
 
 
 class ObserverNode(ManagedNode):
     def __init__(self):
         super().__init__("observer")
         p = lambda *a, **k: declare(self, *a, **k)   # noqa: E731
-        self.checkpoint = p("checkpoint", "", "recognizer checkpoint: a checkpoint folder or a "
-                            "run folder (its latest checkpoint) of kind au, mn or probe",
-                            read_only=True)
-        self.threads = p("threads", 1, "torch CPU threads", low=1, high=64)
+        self.checkpoint, self.threads = declare_checkpoint(self, "recognizer", "au, mn or probe")
         self.image_topic = p("image_topic", T.VIDEO, "rgb8 image stream to watch",
                              read_only=True)
         self.top_k = p("top_k", 3, "scores published per recognition", low=1, high=100)
@@ -56,12 +54,7 @@ class ObserverNode(ManagedNode):
         from mn_ros.inference import RecognizerRunner
         runner = RecognizerRunner(self.checkpoint, threads=self.threads)
         self.min_frames = self.min_frames or runner.num_frames
-        note = "" if runner.alignment is not None else (
-            " -- no alignment head in this checkpoint: publishing the raw video feature u, "
-            "not z_u (the mirror node cannot compare it)")
-        self.get_logger().info(f"loaded {runner.checkpoint.kind} checkpoint "
-                               f"{runner.checkpoint.path}; candidates: "
-                               f"{runner.instructions}{note}")
+        log_loaded(self, runner, "video feature", "u", f"candidates: {runner.instructions}")
         self.runner = runner
 
     def _on_reset(self, request, response):

@@ -21,7 +21,8 @@ from std_msgs.msg import Bool, Float32MultiArray, String
 
 from mn_ros import conversions as cv
 from mn_ros import topics as T
-from mn_ros.node_common import COMMAND_QOS, LATCHED_QOS, SENSOR_QOS, ManagedNode, declare, run_node
+from mn_ros.node_common import (COMMAND_QOS, LATCHED_QOS, SENSOR_QOS, ManagedNode, declare,
+                                declare_checkpoint, log_loaded, run_node)
 from mn_ros.observation_sync import ObservationSync, camera_part
 from mn_sim.types import CAMERAS
 
@@ -30,10 +31,7 @@ class PolicyNode(ManagedNode):
     def __init__(self):
         super().__init__("policy")
         p = lambda *a, **k: declare(self, *a, **k)   # noqa: E731
-        self.checkpoint = p("checkpoint", "", "policy checkpoint: a checkpoint folder or a run "
-                            "folder (its latest checkpoint) of kind ee, mn or probe",
-                            read_only=True)
-        self.threads = p("threads", 1, "torch CPU threads", low=1, high=64)
+        self.checkpoint, self.threads = declare_checkpoint(self, "policy", "ee, mn or probe")
         self.max_steps = p("max_steps", 25, "targets sent per instruction at most", low=1,
                            high=1_000_000)
         self.allow_unknown = p("allow_unknown_instructions", False, "act on instructions "
@@ -74,12 +72,8 @@ class PolicyNode(ManagedNode):
             raise ValueError(f"the policy needs cameras {missing}; add them to 'cameras'")
         self.sync = ObservationSync(runner.cameras)
         self.runner = runner
-        note = "" if runner.alignment is not None else (
-            " -- no alignment head in this checkpoint: publishing the raw policy feature e, "
-            "not z_e (the mirror node cannot compare it)")
-        self.get_logger().info(f"loaded {runner.checkpoint.kind} checkpoint "
-                               f"{runner.checkpoint.path}; {len(runner.instructions)} "
-                               f"instructions{note}")
+        log_loaded(self, runner, "policy feature", "e",
+                   f"{len(runner.instructions)} instructions")
 
     # ---------------------------------------------------------------- inputs
     def _subscribe(self, cls, topic, qos, part, convert) -> None:

@@ -25,18 +25,6 @@ GRATE_BAR = 0.004                                   # grate bar half height
 GRILL_TOP = GRILL_H + 2 * GRATE_BAR                 # what food rests on, above the table
 
 
-def capsule(body, radius, half_len, rgba, pos=(0, 0, 0), quat_wxyz=(1, 0, 0, 0), name=None,
-            mass=None, contype=1, conaffinity=1):
-    g = body.add_geom(type=mujoco.mjtGeom.mjGEOM_CAPSULE, size=[radius, half_len, 0],
-                      rgba=list(rgba), pos=list(pos), quat=list(quat_wxyz), contype=contype,
-                      conaffinity=conaffinity)
-    if name:
-        g.name = name
-    if mass is not None:
-        g.mass = mass
-    return g
-
-
 def stiffen(geom):
     """Stiff contacts for a graspable geom: with MuJoCo's default solref (0.02 s) the Panda's
     fingers, closing fast at up to 80 N, sink a centimetre or more into a light object and

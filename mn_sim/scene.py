@@ -87,11 +87,13 @@ class SceneBuilder:
         return b
 
     @staticmethod
-    def box(body, size, rgba=(0.6, 0.6, 0.6, 1), pos=(0, 0, 0), name=None, mass=None,
-            friction=None, contype=1, conaffinity=1, group=0, quat_wxyz=(1, 0, 0, 0)):
-        g = body.add_geom(type=mujoco.mjtGeom.mjGEOM_BOX, size=list(size), rgba=list(rgba),
-                          pos=list(pos), quat=list(quat_wxyz), contype=contype,
-                          conaffinity=conaffinity, group=group)
+    def geom(body, kind, size, rgba=(0.6, 0.6, 0.6, 1), pos=(0, 0, 0), name=None, mass=None,
+             friction=None, contype=1, conaffinity=1, group=0, quat_wxyz=(1, 0, 0, 0)):
+        """Add a geom of type ``kind`` (an mjtGeom) to ``body``; the shape helpers below call
+        this with the size layout MuJoCo expects for their type."""
+        g = body.add_geom(type=kind, size=list(size), rgba=list(rgba), pos=list(pos),
+                          quat=list(quat_wxyz), contype=contype, conaffinity=conaffinity,
+                          group=group)
         if name:
             g.name = name
         if mass is not None:
@@ -101,18 +103,19 @@ class SceneBuilder:
         return g
 
     @staticmethod
-    def cylinder(body, radius, half_height, rgba=(0.6, 0.6, 0.6, 1), pos=(0, 0, 0), name=None,
-                 mass=None, contype=1, conaffinity=1, quat_wxyz=(1, 0, 0, 0), friction=None):
-        g = body.add_geom(type=mujoco.mjtGeom.mjGEOM_CYLINDER, size=[radius, half_height, 0],
-                          rgba=list(rgba), pos=list(pos), quat=list(quat_wxyz), contype=contype,
-                          conaffinity=conaffinity)
-        if name:
-            g.name = name
-        if mass is not None:
-            g.mass = mass
-        if friction is not None:
-            g.friction = list(friction)
-        return g
+    def box(body, size, rgba=(0.6, 0.6, 0.6, 1), **kwargs):
+        """Box with half-extents ``size``."""
+        return SceneBuilder.geom(body, mujoco.mjtGeom.mjGEOM_BOX, size, rgba, **kwargs)
+
+    @staticmethod
+    def cylinder(body, radius, half_height, rgba=(0.6, 0.6, 0.6, 1), **kwargs):
+        return SceneBuilder.geom(body, mujoco.mjtGeom.mjGEOM_CYLINDER,
+                                 (radius, half_height, 0), rgba, **kwargs)
+
+    @staticmethod
+    def capsule(body, radius, half_len, rgba=(0.6, 0.6, 0.6, 1), **kwargs):
+        return SceneBuilder.geom(body, mujoco.mjtGeom.mjGEOM_CAPSULE, (radius, half_len, 0),
+                                 rgba, **kwargs)
 
     @staticmethod
     def site(body, name, pos=(0, 0, 0), size=0.01, rgba=(1, 0, 0, 0)):

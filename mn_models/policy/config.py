@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+from mn_models.config_keys import check_keys
 from mn_sim.types import CAMERAS
 
 VIEW_NAMES = ("top", "front", "right", "left", "back")
@@ -164,7 +165,7 @@ class PolicyConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "PolicyConfig":
-        _check_keys(d, where="PolicyConfig.from_dict")
+        check_keys(d, cls, "PolicyConfig")
         return cls(**d)
 
 
@@ -186,19 +187,11 @@ PRESETS: dict[str, dict] = {
 }
 
 
-def _check_keys(d: dict, where: str) -> None:
-    valid = {f.name for f in dataclasses.fields(PolicyConfig)}
-    bad = sorted(set(d) - valid)
-    if bad:
-        raise KeyError(f"{where}: unknown PolicyConfig key(s) {bad}; valid keys are "
-                       f"{sorted(valid)}")
-
-
 def make_policy_config(name: str = "tiny", **overrides) -> PolicyConfig:
     """Preset ``name`` ("tiny" or "arp_rlbench") with ``overrides`` applied."""
     if name not in PRESETS:
         raise KeyError(f"unknown policy config {name!r}; choose one of {sorted(PRESETS)}")
-    _check_keys(overrides, where=f"make_policy_config({name!r})")
+    check_keys(overrides, PolicyConfig, f"policy config ({name!r} preset)")
     return PolicyConfig(**{**PRESETS[name], **overrides})
 
 

@@ -7,9 +7,9 @@ published ViCLIP shapes; load their weights with ``viclip_loader.load_viclip_che
 from __future__ import annotations
 
 import dataclasses
-import difflib
 from dataclasses import dataclass, field
 
+from mn_models.config_keys import check_keys
 from mn_models.recognizer.tokenizer import DEFAULT_CONTEXT_LENGTH, VOCAB_SIZE
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -140,20 +140,8 @@ class RecognizerConfig:
     @classmethod
     def from_dict(cls, d: dict) -> "RecognizerConfig":
         """Inverse of :meth:`to_dict`; an unknown key is an error that names it."""
-        _check_keys(d, "RecognizerConfig")
+        check_keys(d, cls, "RecognizerConfig")
         return cls(**d)
-
-
-_FIELDS = tuple(f.name for f in dataclasses.fields(RecognizerConfig))
-
-
-def _check_keys(d: dict, what: str) -> None:
-    for key in d:
-        if key not in _FIELDS:
-            hint = difflib.get_close_matches(key, _FIELDS, n=1)
-            extra = f" (did you mean {hint[0]!r}?)" if hint else ""
-            raise KeyError(f"unknown {what} field {key!r}{extra}; valid fields: "
-                           f"{', '.join(_FIELDS)}")
 
 
 RECOGNIZER_PRESETS: dict[str, dict] = {
@@ -179,5 +167,5 @@ def make_recognizer_config(name: str, **overrides) -> RecognizerConfig:
     if name not in RECOGNIZER_PRESETS:
         raise KeyError(f"unknown recognizer preset {name!r}; choose one of "
                        f"{sorted(RECOGNIZER_PRESETS)}")
-    _check_keys(overrides, "recognizer config")
+    check_keys(overrides, RecognizerConfig, "recognizer config")
     return RecognizerConfig(**{"name": name, **RECOGNIZER_PRESETS[name], **overrides})

@@ -114,8 +114,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _run_au(args) -> int:
     from mn_models.eval import recognition as R
-    from mn_models.eval.report import atomic_write, output_dir, write_json
-    from mn_models.plots import plot_per_task
+    from mn_models.eval.report import output_dir
     results = []
     for c in args.checkpoint:
         results.append(R.evaluate_recognition(c, args.data, args.split, _tasks(args)))
@@ -123,24 +122,15 @@ def _run_au(args) -> int:
               file=sys.stderr)
     s = R.summarize(results)
     out = output_dir(args.out, results[0]["checkpoint"], "au")
-    md = R.markdown(s)
-    write_json(out / "results.json", s)
-    atomic_write(out / "results.md", md)
-    ci = {**s["per_task_ci95"], "Avg.": s["accuracy_ci95"]} if len(results) > 1 else None
-    plot_per_task(s["per_task"], out / "per_task.png", "top-1 accuracy (%)", ci,
-                  "Action recognition")
-    payload = {"accuracy": s["accuracy"], "per_task": s["per_task"]}
-    if len(results) > 1:
-        payload.update({"accuracy_ci95": s["accuracy_ci95"], "seeds": len(results)})
-    _emit(args, payload, md + f"\nresults in {out}")
+    _report(args, out, s, R.markdown(s), "accuracy", len(results), "top-1 accuracy (%)",
+            "Action recognition", "results")
     return 0
 
 
 def _run_ee(args) -> int:
     from mn_models.eval import rollout as RO
     from mn_models.eval.common import EvalError
-    from mn_models.eval.report import atomic_write, output_dir, write_json
-    from mn_models.plots import plot_per_task
+    from mn_models.eval.report import output_dir
     from mn_sim.dataset import write_video
     try:
         seeds = ([int(s) for s in args.seeds.split(",") if s.strip()] if args.seeds
@@ -157,17 +147,26 @@ def _run_ee(args) -> int:
             tmp = out / f".{task}.mp4.tmp"
             write_video(tmp, frames, RO.VIDEO_FPS)   # format given explicitly: suffix is free
             os.replace(tmp, out / f"{task}.mp4")
-    md = RO.markdown(res)
-    write_json(out / "results.json", res)
-    atomic_write(out / "results.md", md)
-    ci = {**res["per_task_ci95"], "Avg.": res["success_rate_ci95"]} if len(seeds) > 1 else None
-    plot_per_task(res["per_task"], out / "per_task.png", "success rate (%)", ci,
-                  "Policy rollouts")
-    payload = {"success_rate": res["success_rate"], "per_task": res["per_task"]}
-    if len(seeds) > 1:
-        payload.update({"success_rate_ci95": res["success_rate_ci95"], "seeds": seeds})
-    _emit(args, payload, md + f"\nresults and videos in {out}")
+    _report(args, out, res, RO.markdown(res), "success_rate", len(seeds), "success rate (%)",
+            "Policy rollouts", "results and videos", extra={"seeds": seeds})
     return 0
+
+
+def _report(args, out, summary: dict, md: str, key: str, n_seeds: int, ylabel: str,
+            title: str, what: str, extra: dict | None = None) -> None:
+    """Write results.json / results.md / per_task.png to ``out`` and print the headline
+    (``key`` and per_task; with more than one seed also ``key``_ci95 and the seeds)."""
+    from mn_models.eval.report import atomic_write, write_json
+    from mn_models.plots import plot_per_task
+    write_json(out / "results.json", summary)
+    atomic_write(out / "results.md", md)
+    several = n_seeds > 1
+    ci = {**summary["per_task_ci95"], "Avg.": summary[f"{key}_ci95"]} if several else None
+    plot_per_task(summary["per_task"], out / "per_task.png", ylabel, ci, title)
+    payload = {key: summary[key], "per_task": summary["per_task"]}
+    if several:
+        payload.update({f"{key}_ci95": summary[f"{key}_ci95"], "seeds": n_seeds, **(extra or {})})
+    _emit(args, payload, md + f"\n{what} in {out}")
 
 
 def _run_probe(args) -> int:

@@ -5,7 +5,7 @@ import numpy as np
 
 from mn_sim.conditions import DetectedCondition, NothingGrasped
 from mn_sim.geometry import mat_to_quat, rot_y, rot_z, xyzw_to_wxyz
-from mn_sim.props_a import GRILL_TOP, GRILL_WID, add_grill, capsule, stiffen
+from mn_sim.props_a import GRILL_TOP, GRILL_WID, add_grill, stiffen
 from mn_sim.tasks.base import Task
 
 MEAT = ("chicken", "steak")
@@ -32,10 +32,10 @@ class MeatOffGrill(Task):
               contype=0, conaffinity=0)                     # grill marks (looks only)
         chicken = S.body("chicken", free=True)
         horiz = xyzw_to_wxyz(mat_to_quat(rot_y(np.pi / 2)))  # capsule axis along body x
-        stiffen(capsule(chicken, CHICKEN_R, CHICKEN_HALF, (0.7, 0.42, 0.18, 1.0),
-                        quat_wxyz=horiz, mass=0.12, name="chicken"))
-        stiffen(capsule(chicken, 0.007, 0.02, (0.95, 0.92, 0.85, 1.0), mass=0.01,
-                        pos=(CHICKEN_HALF + 0.035, 0, -0.008), quat_wxyz=horiz))   # the bone
+        stiffen(S.capsule(chicken, CHICKEN_R, CHICKEN_HALF, (0.7, 0.42, 0.18, 1.0),
+                          quat_wxyz=horiz, mass=0.12, name="chicken"))
+        stiffen(S.capsule(chicken, 0.007, 0.02, (0.95, 0.92, 0.85, 1.0), mass=0.01,
+                          pos=(CHICKEN_HALF + 0.035, 0, -0.008), quat_wxyz=horiz))   # the bone
 
     def variation_count(self) -> int:
         return 2

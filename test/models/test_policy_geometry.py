@@ -16,13 +16,7 @@ VIEWS = ("top", "front", "right")
 BOUNDS = (-0.3, -0.5, 0.6, 0.7, 0.5, 1.6)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Small tensors: one intra-op thread is faster and, on a shared 2-core box, far steadier."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # ------------------------------------------------------------------ back-projection

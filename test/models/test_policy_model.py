@@ -15,13 +15,7 @@ from mn_models.policy.synthetic import make_synthetic_batch
 CAMS = ("front", "wrist")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Small tensors: one intra-op thread is faster and, on a shared 2-core box, far steadier."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny(**kw):

@@ -12,13 +12,7 @@ from mn_sim.types import CameraObs, Observation
 CAMS = ("front", "wrist")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Small tensors: one intra-op thread is faster and, on a shared 2-core box, far steadier."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def make_episode(n=10, close_at=4, hw=16):

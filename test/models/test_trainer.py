@@ -71,7 +71,7 @@ def test_probe_refuses_a_checkpoint_of_the_wrong_kind(tiny_dataset, tmp_path):
 
 
 def test_unknown_config_key_is_named(tiny_dataset):
-    with pytest.raises(KeyError, match="unknown config key 'stpes'.*did you mean steps"):
+    with pytest.raises(KeyError, match="unknown config key 'stpes'.*did you mean 'steps'"):
         cfg_for("ee", tiny_dataset, "stpes=3")
     with pytest.raises(ValueError, match="mode must be one of"):
         cfg_for("ee", tiny_dataset, "mode=rl")
