@@ -60,6 +60,9 @@ class CollectConfig:
         max_attempts: expert attempts per episode before it is reported as failed.
         masks: save segmentation masks when the environment provides them.
         video: write front.mp4.
+        keyframes: what kfs.json holds for dense demos: "expert" (the frames where the expert's
+            actions ended) or "heuristic" (PerAct's keypoint discovery, as on RLBench data);
+            see mn_sim.dataset.writer.default_keyframes. Keyframe-only demos: action frames.
         env_factory: "module:callable" building the environment (called with image_size and
             cameras); it must have ``record_demo(task, variation, seed, frame_rate)`` and
             ``close()``.
@@ -78,6 +81,7 @@ class CollectConfig:
     max_attempts: int = 10
     masks: bool = True
     video: bool = True
+    keyframes: str = "expert"
     env_factory: str = DEFAULT_ENV_FACTORY
     catalog: str = DEFAULT_CATALOG
     log_every: float = 10.0
@@ -97,6 +101,10 @@ class CollectConfig:
                                                 math.isfinite(self.frame_rate)):
             raise ValueError(f"frame_rate must be a positive number of Hz or None "
                              f"(keyframe-only); got {self.frame_rate}")
+        from mn_sim.dataset.writer import KEYFRAME_SOURCES
+        if self.keyframes not in KEYFRAME_SOURCES:
+            raise ValueError(f"keyframes must be one of {KEYFRAME_SOURCES}; got "
+                             f"{self.keyframes!r}")
         if self.max_attempts < 1:
             raise ValueError(f"max_attempts must be >= 1; got {self.max_attempts}")
         if self.image_size < 8:
@@ -216,7 +224,16 @@ def _settings(config: CollectConfig, variations: list[int]) -> dict:
             "frame_rate": config.frame_rate, "cameras": list(config.cameras),
             "image_size": config.image_size, "variations": variations,
             "masks": config.masks, "video": config.video,
-            "env_factory": config.env_factory}
+            "env_factory": config.env_factory, "keyframes": _keyframe_setting(config.frame_rate,
+                                                                          config.keyframes)}
+
+
+def _keyframe_setting(frame_rate, source: str | None) -> str:
+    """Keyframe-only demos always store their action frames; datasets written before the
+    option existed (no entry) used the heuristic on dense demos."""
+    if frame_rate is None:
+        return "expert"
+    return source or "heuristic"
 
 
 def _check_settings(task_dir: Path, settings: dict) -> None:
@@ -224,6 +241,7 @@ def _check_settings(task_dir: Path, settings: dict) -> None:
     if path.is_file():
         with open(path) as f:
             old = json.load(f)
+        old["keyframes"] = _keyframe_setting(old.get("frame_rate"), old.get("keyframes"))
         diff = {k: (old.get(k), v) for k, v in settings.items() if old.get(k) != v}
         if diff:
             detail = "; ".join(f"{k}: was {a!r}, now {b!r}" for k, (a, b) in diff.items())
@@ -285,7 +303,7 @@ class _Lock:
 # ---------------------------------------------------------------------- one episode
 def _record_episode(env, job: Job, config: CollectConfig) -> dict:
     """Run the expert until it succeeds (bounded) and write the episode. Returns a report."""
-    from mn_sim.dataset.writer import write_episode
+    from mn_sim.dataset.writer import default_keyframes, write_episode
 
     reasons = []
     episodes = layout.episodes_dir(config.out, job.task)
@@ -301,7 +319,7 @@ def _record_episode(env, job: Job, config: CollectConfig) -> dict:
             reasons.append(f"seed {seed}: {demo.failure_reason or 'expert failed'}")
             continue
         write_episode(demo, episodes, job.index, cameras=config.cameras, masks=config.masks,
-                      video=config.video,
+                      video=config.video, keyframes=default_keyframes(demo, config.keyframes),
                       extra_meta={"collection_seed": config.seed, "attempt": attempt,
                                   "failed_attempts": reasons})
         return {"status": "done", "failures": len(reasons), "reasons": reasons,

@@ -27,6 +27,7 @@ AU_STEPS="${AU_STEPS:-3000}"
 EE_STEPS="${EE_STEPS:-2000}"
 MN_STEPS="${MN_STEPS:-2000}"
 PROBE_STEPS="${PROBE_STEPS:-600}"
+KEYFRAMES="${KEYFRAMES:-expert}"      # kfs.json: expert waypoints, or PerAct's "heuristic"
 DATA="$OUT/data"
 VARIATIONS="push_buttons=0"           # single-button push_buttons; all variations elsewhere
 TASKS="open_drawer,turn_tap,push_buttons"
@@ -43,9 +44,10 @@ train() {   # train <config> <out> <steps> overrides...
 }
 
 log "1/4 demonstrations: $EPISODES per task -> $DATA"
-"$MN" collect --tasks open_drawer,turn_tap --episodes-per-task "$EPISODES" --out "$DATA" --seed 0
+"$MN" collect --tasks open_drawer,turn_tap --episodes-per-task "$EPISODES" --out "$DATA" --seed 0 \
+    --keyframe-source "$KEYFRAMES"
 "$MN" collect --tasks push_buttons --variations 0 --episodes-per-task "$EPISODES" --out "$DATA" \
-    --seed 0
+    --seed 0 --keyframe-source "$KEYFRAMES"
 
 log "2/4 training (two runs at a time, one thread each)"
 pids=()

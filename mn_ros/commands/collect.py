@@ -55,6 +55,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                       help="frames recorded per simulated second (default 20, as RLBench)")
     rate.add_argument("--keyframes-only", action="store_true",
                       help="record only the frame at the end of each expert action")
+    parser.add_argument("--keyframe-source", choices=("expert", "heuristic"), default="expert",
+                        help="kfs.json of dense demos: the frames where the expert's actions "
+                             "ended (default), or PerAct's keypoint-discovery heuristic as on "
+                             "RLBench data")
     parser.add_argument("--cameras", default=",".join(CAMERAS),
                         help=f"comma-separated cameras from {CAMERAS + OPTIONAL_CAMERAS}")
     parser.add_argument("--image-size", type=int, default=IMAGE_SIZE, metavar="PX",
@@ -82,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
             frame_rate=None if args.keyframes_only else args.frame_rate,
             cameras=tuple(c.strip() for c in args.cameras.split(",") if c.strip()),
             image_size=args.image_size, max_attempts=args.max_attempts,
-            masks=not args.no_masks, video=not args.no_video,
+            masks=not args.no_masks, video=not args.no_video, keyframes=args.keyframe_source,
             env_factory=args.env_factory, catalog=args.catalog, log_every=args.log_every)
         summary = collect(config)
     except (ValueError, RuntimeError, ImportError, OSError) as e:

@@ -16,7 +16,7 @@ from mn_sim.dataset.reader import (CorruptEpisodeError, DemoDataset, Episode,
                                    EpisodeRef, load_episode)
 from mn_sim.dataset.safe_pickle import (RestrictedUnpickler, RLBenchDemo,
                                         RLBenchObservation, safe_load, safe_loads)
-from mn_sim.dataset.writer import (KEYFRAME_VIDEO_FPS, default_keyframes,
+from mn_sim.dataset.writer import (KEYFRAME_SOURCES, KEYFRAME_VIDEO_FPS, default_keyframes,
                                    write_episode, write_video)
 
 __all__ = [
@@ -24,5 +24,6 @@ __all__ = [
     "rgb_to_depth01", "rgb_to_mask", "episode_dir", "episodes_dir", "is_complete",
     "list_episode_dirs", "CorruptEpisodeError", "DemoDataset", "Episode", "EpisodeRef",
     "load_episode", "RestrictedUnpickler", "RLBenchDemo", "RLBenchObservation", "safe_load",
-    "safe_loads", "KEYFRAME_VIDEO_FPS", "default_keyframes", "write_episode", "write_video",
+    "safe_loads", "KEYFRAME_SOURCES", "KEYFRAME_VIDEO_FPS", "default_keyframes",
+    "write_episode", "write_video",
 ]

@@ -112,12 +112,29 @@ def _check_demo(demo: Demo, cameras: Sequence[str]) -> None:
                              f"it has {sorted(o.cameras)}")
 
 
-def default_keyframes(demo: Demo) -> list[int]:
-    """PerAct's heuristic on dense demos; every action end on keyframe-only demos."""
+KEYFRAME_SOURCES = ("expert", "heuristic")
+
+
+def default_keyframes(demo: Demo, source: str = "expert") -> list[int]:
+    """The keyframes written to kfs.json.
+
+    source "expert": the frames where the expert's actions ended (``demo.action_frames``, its
+    own waypoints); "heuristic": PerAct's keypoint discovery on the dense trajectory, which
+    is all RLBench's demonstrations allow. On mn_sim's dense demos the heuristic also marks the
+    arm settling a millimetre or two after a gripper change or at the end of a pull (e.g.
+    open_drawer: frames 61, 64, 66 and 85, 88 where the expert has 68 and 88), samples whose
+    observations are nearly identical but whose targets differ; the tiny policy trained on
+    expert keyframes succeeds more often (README, Results). Keyframe-only demos always use
+    their action frames; a dense demo without action frames falls back to the heuristic.
+    """
+    if source not in KEYFRAME_SOURCES:
+        raise ValueError(f"keyframe source must be one of {KEYFRAME_SOURCES}; got {source!r}")
     n = len(demo.observations)
+    actions = sorted({int(k) for k in demo.action_frames if 0 < int(k) < n})
     if demo.frame_rate is None:
-        kfs = sorted({int(k) for k in demo.action_frames if 0 < int(k) < n})
-        return kfs or list(range(1, n))
+        return actions or list(range(1, n))
+    if source == "expert" and actions:
+        return actions
     return keypoint_discovery(demo.observations)
 
 

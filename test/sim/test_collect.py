@@ -309,3 +309,66 @@ def test_real_env_collect_two_episodes(tmp_path):
         assert demo.success and len(ep) == len(demo.observations) > 2
         assert ep.descriptions == list(demo.descriptions) and ep.keyframes
         _assert_depth_matches(ep, demo)
+
+
+# ---------------------------------------------------------------------- keyframe source
+def test_keyframe_sources_of_a_dense_demo():
+    from mn_sim.dataset import default_keyframes
+    from mn_sim.keyframes import keypoint_discovery
+    d = fake_demo_env.make_demo("fake_reach", 0, seed=1, frame_rate=20.0, image_size=8)
+    assert default_keyframes(d) == default_keyframes(d, "expert") == d.action_frames
+    assert default_keyframes(d, "heuristic") == keypoint_discovery(d.observations)
+    assert default_keyframes(d, "heuristic") != d.action_frames   # the fixture tells them apart
+    with pytest.raises(ValueError, match="'expert', 'heuristic'"):
+        default_keyframes(d, "peract")
+
+
+def test_collect_writes_the_chosen_keyframes_and_refuses_to_mix_them(tmp_path):
+    from mn_sim.keyframes import keypoint_discovery
+    collect(config(tmp_path, tasks=("fake_reach",), n=2, keyframes="heuristic"))
+    for ep in DemoDataset(tmp_path):
+        assert ep.keyframes == keypoint_discovery(ep.low_dim_observations())
+    # resuming the same folder with the other source would mix two kinds of keyframes
+    with pytest.raises(ValueError, match="keyframes: was 'heuristic', now 'expert'"):
+        collect(config(tmp_path, tasks=("fake_reach",), n=3))
+    with pytest.raises(ValueError, match="keyframes must be one of"):
+        config(tmp_path, keyframes="peract")
+
+
+def test_dataset_of_an_earlier_version_resumes_as_heuristic(tmp_path):
+    """Settings written before the option existed (no "keyframes") meant the heuristic."""
+    collect(config(tmp_path, tasks=("fake_reach",), n=1, keyframes="heuristic"))
+    settings = tmp_path / "fake_reach" / "mn_collect.json"
+    data = json.loads(settings.read_text())
+    del data["keyframes"]
+    settings.write_text(json.dumps(data))
+    summary = collect(config(tmp_path, tasks=("fake_reach",), n=2, keyframes="heuristic"))
+    assert summary.ok and summary.written == 1 and summary.already_complete == 1
+
+
+@pytest.mark.slow
+def test_real_open_drawer_heuristic_marks_settling_frames(tmp_path):
+    """On a dense mn_sim demo PerAct's heuristic adds keyframes a few millimetres from the
+    previous one with the same gripper state (the arm settling); the expert's own keyframes
+    are the ends of its actions, each a real move or gripper change."""
+    env_mod = pytest.importorskip("mn_sim.env")
+    from mn_sim.keyframes import keypoint_discovery
+    env = env_mod.MNEnv(image_size=32, cameras=("front",))
+    try:
+        demo = env.record_demo("open_drawer", 0, seed=episode_seed(0, "open_drawer", 0),
+                               frame_rate=20.0)
+    finally:
+        env.close()
+    assert demo.success
+
+    def smallest_step(kfs):
+        """Smallest gripper move between consecutive keyframes with the same gripper state."""
+        obs = demo.observations
+        steps = [np.linalg.norm(obs[b].gripper_pose[:3] - obs[a].gripper_pose[:3])
+                 for a, b in zip(kfs, kfs[1:]) if obs[a].gripper_open == obs[b].gripper_open]
+        return min(steps) if steps else np.inf
+
+    heuristic = keypoint_discovery(demo.observations)
+    assert len(heuristic) > len(demo.action_frames)
+    assert smallest_step(heuristic) < 0.005
+    assert smallest_step(demo.action_frames) > 0.02
