@@ -118,14 +118,20 @@ def say(text: str) -> None:
 # ------------------------------------------------------------------------------ 1. demos
 def ensure_demos(cfg: StoryConfig) -> dict:
     """Collect the demonstrations that are missing (all of them on a first run)."""
-    from mn_sim.collect import CollectConfig, collect
+    from mn_sim.collect import CollectConfig, collect, recorded_keyframe_source
     t0 = time.monotonic()
+    # a data folder from an earlier version (PerAct's heuristic keyframes) is reused as it is
+    keyframes = recorded_keyframe_source(cfg.data_dir, cfg.tasks) or "expert"
+    if keyframes != "expert":
+        say(f"{cfg.data_dir} holds {keyframes} keyframes (an earlier version's); reusing it -- "
+            f"delete it (and the model) to train on the expert's keyframes")
     try:
         summary = collect(CollectConfig(tasks=list(cfg.tasks),
                                         episodes_per_task=cfg.episodes_per_task,
                                         out=cfg.data_dir, variations=cfg.variations,
                                         seed=cfg.seed, workers=cfg.workers,
-                                        frame_rate=cfg.frame_rate, log_every=10.0))
+                                        frame_rate=cfg.frame_rate, keyframes=keyframes,
+                                        log_every=10.0))
     except (ValueError, RuntimeError) as e:
         raise StoryError(f"collecting demonstrations into {cfg.data_dir} failed: {e}") from e
     if not summary.ok:

@@ -236,6 +236,18 @@ def _keyframe_setting(frame_rate, source: str | None) -> str:
     return source or "heuristic"
 
 
+def recorded_keyframe_source(out, tasks) -> str | None:
+    """The keyframe source the dataset at ``out`` was collected with ("expert" or
+    "heuristic"), from the first of ``tasks`` it holds; None when it holds none of them."""
+    for task in tasks:
+        path = Path(out) / task / SETTINGS_FILE
+        if path.is_file():
+            with open(path) as f:
+                old = json.load(f)
+            return _keyframe_setting(old.get("frame_rate"), old.get("keyframes"))
+    return None
+
+
 def _check_settings(task_dir: Path, settings: dict) -> None:
     path = task_dir / SETTINGS_FILE
     if path.is_file():

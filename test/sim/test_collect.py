@@ -372,3 +372,13 @@ def test_real_open_drawer_heuristic_marks_settling_frames(tmp_path):
     assert len(heuristic) > len(demo.action_frames)
     assert smallest_step(heuristic) < 0.005
     assert smallest_step(demo.action_frames) > 0.02
+
+
+def test_recorded_keyframe_source(tmp_path):
+    from mn_sim.collect import recorded_keyframe_source
+    assert recorded_keyframe_source(tmp_path, ["fake_reach"]) is None
+    collect(config(tmp_path, tasks=("fake_reach",), n=1, keyframes="heuristic"))
+    assert recorded_keyframe_source(tmp_path, ["fake_push", "fake_reach"]) == "heuristic"
+    kf_only = tmp_path / "kf_only"
+    collect(config(kf_only, tasks=("fake_reach",), n=1, frame_rate=None, keyframes="heuristic"))
+    assert recorded_keyframe_source(kf_only, ["fake_reach"]) == "expert"   # action frames
