@@ -236,24 +236,29 @@ def _keyframe_setting(frame_rate, source: str | None) -> str:
     return source or "heuristic"
 
 
+def _read_settings(path: Path) -> dict:
+    """A task folder's settings, with the keyframe source filled in for older datasets."""
+    with open(path) as f:
+        settings = json.load(f)
+    settings["keyframes"] = _keyframe_setting(settings.get("frame_rate"),
+                                              settings.get("keyframes"))
+    return settings
+
+
 def recorded_keyframe_source(out, tasks) -> str | None:
     """The keyframe source the dataset at ``out`` was collected with ("expert" or
     "heuristic"), from the first of ``tasks`` it holds; None when it holds none of them."""
     for task in tasks:
         path = Path(out) / task / SETTINGS_FILE
         if path.is_file():
-            with open(path) as f:
-                old = json.load(f)
-            return _keyframe_setting(old.get("frame_rate"), old.get("keyframes"))
+            return _read_settings(path)["keyframes"]
     return None
 
 
 def _check_settings(task_dir: Path, settings: dict) -> None:
     path = task_dir / SETTINGS_FILE
     if path.is_file():
-        with open(path) as f:
-            old = json.load(f)
-        old["keyframes"] = _keyframe_setting(old.get("frame_rate"), old.get("keyframes"))
+        old = _read_settings(path)
         diff = {k: (old.get(k), v) for k, v in settings.items() if old.get(k) != v}
         if diff:
             detail = "; ".join(f"{k}: was {a!r}, now {b!r}" for k, (a, b) in diff.items())

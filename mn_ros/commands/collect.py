@@ -36,6 +36,7 @@ def _positive_float(text: str) -> float:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from mn_sim.collect import DEFAULT_CATALOG, DEFAULT_ENV_FACTORY
+    from mn_sim.dataset.writer import KEYFRAME_SOURCES
     from mn_sim.types import CAMERAS, IMAGE_SIZE, OPTIONAL_CAMERAS
 
     parser.add_argument("--tasks", required=True,
@@ -55,7 +56,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                       help="frames recorded per simulated second (default 20, as RLBench)")
     rate.add_argument("--keyframes-only", action="store_true",
                       help="record only the frame at the end of each expert action")
-    parser.add_argument("--keyframe-source", choices=("expert", "heuristic"), default="expert",
+    parser.add_argument("--keyframe-source", choices=KEYFRAME_SOURCES, default="expert",
                         help="kfs.json of dense demos: the frames where the expert's actions "
                              "ended (default), or PerAct's keypoint-discovery heuristic as on "
                              "RLBench data")
