@@ -43,7 +43,8 @@ from mn_models.policy import constants as K
 from mn_models.policy.augmentation import augment_se3
 from mn_models.policy.config import PolicyConfig
 from mn_models.policy.mvt import MVT, TextEncoder
-from mn_models.policy.pointcloud import (cube_to_world, fuse_cameras, fuse_heatmaps,
+from mn_models.policy.pointcloud import (NUM_VIEW_CHANNELS, add_location_channels,
+                                         cube_to_world, fuse_cameras, fuse_heatmaps,
                                          gaussian_heatmaps, in_bounds, project_to_views,
                                          render_views, sample_view_features, world_to_cube)
 from mn_models.policy.rotations import bins_to_quat, quat_to_bins
@@ -160,19 +161,32 @@ class ChunkCausalTransformer(nn.Module):
         self.cross_ids = list(range(n_cross))
         self.self_ids = list(range(n_cross, n_cross + n_self))
         self.final_ln = nn.LayerNorm(dim)
+        self._layouts: dict = {}     # not state: masks and ids of the sequences seen
+
+    def layout(self, chunk_ids, types, blocked=(), device=None):
+        """(two-stream mask (2L, 2L), position ids, type ids, within-chunk ids) of a sequence,
+        computed once per (chunk ids, types, blocked) and device, then reused."""
+        chunk_ids, types = chunk_ids.cpu(), types.cpu()
+        key = (chunk_ids.numpy().tobytes(), types.numpy().tobytes(), tuple(blocked),
+               str(device))
+        hit = self._layouts.get(key)
+        if hit is None:
+            L = len(chunk_ids)
+            hit = (two_stream_mask(chunk_ids, types, blocked).to(device),
+                   torch.arange(L, device=device), types.to(device),
+                   chunk_relative_index(chunk_ids).to(device))
+            self._layouts[key] = hit
+        return hit
 
     def forward(self, tokens, chunk_ids, types, layer_ids, context=None, blocked=()):
         """tokens (B, L, C) token-stream embeddings; chunk_ids, types (L,) int64.
 
         Returns (token stream, query stream), each (B, L, C) after the final norm."""
         B, L, C = tokens.shape
-        dev = tokens.device
-        chunk_ids, types = chunk_ids.cpu(), types.cpu()
-        pos = self.pos_embed(torch.arange(L, device=dev))[None]                # (1, L, C)
-        query = (self.type_embed(types.to(dev))
-                 + self.chunk_embed(chunk_relative_index(chunk_ids).to(dev)))[None]
+        mask, pos_ids, type_ids, rel_ids = self.layout(chunk_ids, types, blocked, tokens.device)
+        pos = self.pos_embed(pos_ids)[None]                                    # (1, L, C)
+        query = (self.type_embed(type_ids) + self.chunk_embed(rel_ids))[None]  # (1, L, C)
         x = torch.cat([self.drop(tokens + pos), self.drop(query + pos).expand(B, L, C)], 1)
-        mask = two_stream_mask(chunk_ids, types, blocked).to(dev)              # (2L, 2L)
         for i in layer_ids:
             x = self.blocks[i](x, mask, context)
         x = self.final_ln(x)
@@ -203,6 +217,24 @@ class ConvexUpsample(nn.Module):
         nb = F.unfold(low, 3, padding=1).reshape(N, 9, 1, 1, h, w)          # 3x3 neighbours
         out = (nb * mask).sum(1)                                             # (N, u, u, h, w)
         return out.permute(0, 3, 1, 4, 2).reshape(N, h * u, w * u)
+
+
+def trim_padding(x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Drop the trailing positions that are padding in every row: x (B, L, ...), mask (B, L).
+
+    Padding is only ever a masked key (the MVT and the text encoder never let a real token
+    attend to it, and the MVT discards the language tokens' outputs), so the policy computes
+    the same numbers without it; CLIP pads instructions of ~10 tokens to 77. At least one
+    position is kept."""
+    if mask.dim() != 2 or x.shape[:2] != mask.shape:
+        raise ValueError(f"language mask {tuple(mask.shape)} must be (B, L) matching "
+                         f"{tuple(x.shape)}")
+    L = mask.shape[1]
+    real = mask.any(0)                                                     # (L,)
+    keep = int(real.nonzero().max()) + 1 if bool(real.any()) else 1
+    if keep >= L:
+        return x, mask
+    return x[:, :keep], mask[:, :keep]
 
 
 def sinusoid(values: torch.Tensor, dim: int, base: float = 10000.0) -> torch.Tensor:
@@ -294,13 +326,14 @@ class ARPPolicy(nn.Module):
             if lang_mask is None:
                 lang_mask = torch.ones(lang_feats.shape[:2], dtype=torch.bool,
                                        device=lang_feats.device)
-            return lang_feats, lang_mask.bool()
+            return trim_padding(lang_feats, lang_mask.bool())
         if K.LANG_TOKENS not in batch:
             raise KeyError(f"batch lacks {K.LANG_TOKENS!r} (B, L) token ids; tokenize the "
                            f"instruction (CLIP BPE) or pass lang_feats")
         tokens = batch[K.LANG_TOKENS].long()
         mask = batch.get(K.LANG_MASK)
         mask = (tokens != self.cfg.pad_token_id) if mask is None else mask.bool()
+        tokens, mask = trim_padding(tokens, mask)
         return self.text_encoder(tokens, mask), mask
 
     def _proprio(self, batch, B):
@@ -340,6 +373,31 @@ class ARPPolicy(nn.Module):
     def _render(self, cube_pts, cols, valid):
         c = self.cfg
         return render_views(cube_pts, cols, valid, c.img_size, c.views, c.point_splat)
+
+    def render_stage1(self, batch: dict) -> torch.Tensor:
+        """(B, V, 7, S, S) stage-1 views of a batch's cameras without the pixel-location
+        channels: what the training cache stores (K.VIEWS)."""
+        cube, cols, valid, _, _ = self._scene(batch)
+        c = self.cfg
+        return render_views(cube, cols, valid, c.img_size, c.views, c.point_splat,
+                            location=False)
+
+    def _given_views(self, batch, B, augment: bool):
+        """The batch's pre-rendered stage-1 views with location channels, or None."""
+        views = batch.get(K.VIEWS)
+        if views is None:
+            return None
+        c = self.cfg
+        want = (B, len(c.views), NUM_VIEW_CHANNELS - 3, c.img_size, c.img_size)
+        if tuple(views.shape) != want:
+            raise ValueError(f"{K.VIEWS} must be {want} (views {c.views} at {c.img_size} px); "
+                             f"got {tuple(views.shape)}: rebuild the view cache for this "
+                             f"policy config")
+        if augment or c.coarse_to_fine:
+            raise ValueError(f"{K.VIEWS} (pre-rendered views) cannot be used with SE(3) "
+                             f"augmentation or coarse-to-fine: both re-render the point "
+                             f"cloud; pass the camera keys instead")
+        return add_location_channels(views.float())
 
     def heatmap_logits(self, featmap: torch.Tensor, stage: int) -> torch.Tensor:
         """(B, V, C, n, n) feature maps -> (B, V, S, S) translation logits."""
@@ -418,13 +476,18 @@ class ARPPolicy(nn.Module):
                            f"predict_action() for inference")
         act = self._action_target(batch, B)
         proprio = self._proprio(batch, B)
-        cube, cols, valid, pose, gripper_pose = self._scene(
-            batch, act[:, :7], augment=self.training and c.augment)
+        augment = self.training and c.augment
+        img = self._given_views(batch, B, augment)
+        if img is None:
+            cube, cols, valid, pose, gripper_pose = self._scene(batch, act[:, :7], augment)
+            img = self._render(cube, cols, valid)
+        else:
+            pose, gripper_pose = act[:, :7], batch.get(K.GRIPPER_POSE)
         tgt = world_to_cube(pose[:, :3], c.scene_bounds).clamp(-1, 1)         # (B, 3)
         lang, lmask = self.encode_language(batch, lang_feats, lang_mask)
         logs, losses, heatmaps = {}, {}, []
 
-        feat = self.mvt1(self._render(cube, cols, valid), proprio, lang, lmask)
+        feat = self.mvt1(img, proprio, lang, lmask)
         hm = self.heatmap_logits(feat, 0)
         losses["trans_stage1"] = self._heatmap_loss(hm, tgt, logs, "stage1")
         heatmaps.append(hm)
@@ -482,9 +545,12 @@ class ARPPolicy(nn.Module):
             raise KeyError(f"batch lacks {K.PROPRIO!r}")
         B = batch[K.PROPRIO].shape[0]
         proprio = self._proprio(batch, B)
-        cube, cols, valid, _, _ = self._scene(batch)
+        img = self._given_views(batch, B, augment=False)
+        if img is None:
+            cube, cols, valid, _, _ = self._scene(batch)
+            img = self._render(cube, cols, valid)
         lang, lmask = self.encode_language(batch, lang_feats, lang_mask)
-        feat = self.mvt1(self._render(cube, cols, valid), proprio, lang, lmask)
+        feat = self.mvt1(img, proprio, lang, lmask)
         hm = self.heatmap_logits(feat, 0)
         heatmaps = [hm]
         point = fuse_heatmaps(hm.flatten(-2).softmax(-1).reshape(hm.shape), c.views)

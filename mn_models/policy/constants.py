@@ -14,6 +14,10 @@ A batch is a ``dict[str, torch.Tensor]``; B = batch size, H, W = camera image si
     "action"             (B, 9) target keyframe [xyz, quat xyzw, gripper_open,
                          ignore_collisions] (training only)
     "gripper_pose"       (B, 7) current gripper pose (optional; moved along by augmentation)
+    "views"              (B, V, 7, S, S) float, the stage-1 virtual views already rendered
+                         from the cameras (pointcloud.render_views(..., location=False)):
+                         optional, replaces the camera keys when the views cannot change
+                         (no augmentation, one stage), e.g. read from the training cache
 
 ``{cam}`` runs over ``PolicyConfig.cameras`` (default mn_sim.types.CAMERAS).
 """
@@ -23,6 +27,7 @@ LANG_TOKENS = "lang_tokens"
 LANG_MASK = "lang_mask"
 ACTION = "action"
 GRIPPER_POSE = "gripper_pose"
+VIEWS = "views"
 
 # Outputs of ARPPolicy.forward / predict.
 EMBEDDING = "e"

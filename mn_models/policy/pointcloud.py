@@ -24,6 +24,8 @@ the pixel location (3: view index, row, column, each in [-1, 1]).
 """
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn.functional as F
 
@@ -52,6 +54,14 @@ def view_frames(views, dtype=torch.float32, device=None) -> torch.Tensor:
 # cameras -> fused world point cloud
 
 
+@functools.lru_cache(maxsize=16)
+def _pixel_grid(H: int, W: int, dtype: torch.dtype, device: str) -> torch.Tensor:
+    """(3, H*W) homogeneous pixel coordinates [u, v, 1] (u = column), cached per size."""
+    v, u = torch.meshgrid(torch.arange(H, dtype=dtype, device=device),
+                          torch.arange(W, dtype=dtype, device=device), indexing="ij")
+    return torch.stack([u, v, torch.ones_like(u)], 0).reshape(3, H * W)
+
+
 def backproject(depth: torch.Tensor, intrinsics: torch.Tensor, extrinsics: torch.Tensor):
     """Depth images -> world points.
 
@@ -63,13 +73,12 @@ def backproject(depth: torch.Tensor, intrinsics: torch.Tensor, extrinsics: torch
     B, H, W = depth.shape
     dt = depth.dtype if depth.is_floating_point() else torch.float32
     depth = depth.to(dt)
-    v, u = torch.meshgrid(torch.arange(H, dtype=dt, device=depth.device),
-                          torch.arange(W, dtype=dt, device=depth.device), indexing="ij")
-    pix = torch.stack([u, v, torch.ones_like(u)], 0).reshape(3, H * W)  # (3, HW)
+    pix = _pixel_grid(H, W, dt, str(depth.device))                      # (3, HW)
     rays = torch.linalg.inv(intrinsics.to(dt)) @ pix                    # (B, 3, HW)
     z = depth.reshape(B, 1, H * W)
-    valid = torch.isfinite(z[:, 0]) & (z[:, 0] > 0)
-    cam = rays * torch.where(torch.isfinite(z), z, torch.zeros_like(z))  # (B, 3, HW)
+    finite = torch.isfinite(z)
+    valid = finite[:, 0] & (z[:, 0] > 0)
+    cam = rays * torch.where(finite, z, 0.0)                            # (B, 3, HW)
     T = extrinsics.to(dt)
     world = T[:, :3, :3] @ cam + T[:, :3, 3:4]                           # (B, 3, HW)
     return world.transpose(1, 2), valid
@@ -140,56 +149,91 @@ def cube_to_world(points: torch.Tensor, bounds) -> torch.Tensor:
 # rendering
 
 
-def pixel_location_channels(num_views: int, img_size: int, device=None) -> torch.Tensor:
-    """(V, 3, S, S): view index, row and column, each spread over [-1, 1] (RVT)."""
+@functools.lru_cache(maxsize=16)
+def _location_channels(num_views: int, img_size: int, dtype: torch.dtype, device: str
+                       ) -> torch.Tensor:
     S = img_size
     loc = torch.zeros(num_views, 3, S, S, device=device)
     loc[:, 0] = torch.linspace(-1, 1, num_views, device=device)[:, None, None]
     loc[:, 1] = torch.linspace(-1, 1, S, device=device)[None, :, None]
     loc[:, 2] = torch.linspace(-1, 1, S, device=device)[None, None, :]
-    return loc
+    return loc.to(dtype)
+
+
+def pixel_location_channels(num_views: int, img_size: int, device=None,
+                            dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """(V, 3, S, S): view index, row and column, each spread over [-1, 1] (RVT)."""
+    return _location_channels(num_views, img_size, dtype, str(device or "cpu")).clone()
+
+
+@functools.lru_cache(maxsize=32)
+def _view_axes(views: tuple) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each view's frame as (V, 3) source axes and (V, 3) signs: the views are axis-aligned, so
+    the (r, d, f) coordinates of a cube point p are sign * p[axis] (exactly R @ p)."""
+    R = view_frames(views, torch.float64)                         # (V, 3, 3)
+    axes = R.abs().argmax(-1)                                     # (V, 3)
+    signs = R.gather(-1, axes[..., None])[..., 0]
+    if not torch.equal(R.abs().sum(-1), torch.ones_like(signs)):
+        raise AssertionError("view frames must be signed axis permutations")
+    return axes, signs
+
+
+def add_location_channels(img: torch.Tensor) -> torch.Tensor:
+    """(B, V, 7, S, S) rendered views -> (B, V, 10, S, S) with the pixel-location channels."""
+    B, V, _, S, _ = img.shape
+    loc = _location_channels(V, S, img.dtype, str(img.device))
+    return torch.cat([img, loc[None].expand(B, -1, -1, -1, -1)], 2)
 
 
 @torch.no_grad()
 def render_views(points: torch.Tensor, colors: torch.Tensor, valid: torch.Tensor,
-                 img_size: int, views=("top", "front", "right"), splat: int = 0
-                 ) -> torch.Tensor:
+                 img_size: int, views=("top", "front", "right"), splat: int = 0,
+                 location: bool = True) -> torch.Tensor:
     """Z-buffered orthographic rendering of cube-frame clouds.
 
     points (B, N, 3) in cube coordinates (points outside [-1, 1]^3 are not drawn);
     colors (B, N, 3) in [0, 1]; valid (B, N) bool. ``splat`` > 0 also paints the pixels within
-    that Chebyshev radius (the nearest point still wins; its own pixel breaks ties).
-    Returns (B, V, 10, S, S) images (channels in the module doc).
+    that Chebyshev radius (the nearest point still wins; its own pixel breaks ties; among
+    equally near points the one with the larger index wins).
+    Returns (B, V, 10, S, S) images (channels in the module doc), or (B, V, 7, S, S) without
+    the pixel-location channels when ``location`` is False (``add_location_channels``).
     """
     B, N, _ = points.shape
     S, dev = img_size, points.device
-    R = view_frames(views, points.dtype, dev)                     # (V, 3, 3)
-    V = R.shape[0]
-    cam = torch.einsum("vij,bnj->bvni", R, points)                # (B, V, N, 3)
-    ok = valid[:, None, :] & (cam.abs() <= 1.0).all(-1)           # (B, V, N)
-    b_i, v_i, n_i = ok.nonzero(as_tuple=True)                     # (M,) drawable entries
-    cam = cam[b_i, v_i, n_i]                                      # (M, 3)
-    pix = torch.floor((cam[:, :2] + 1.0) * (S / 2.0)).long().clamp_(0, S - 1)  # (M, 2)
-
-    r = int(splat)
-    offs = torch.arange(-r, r + 1, device=dev)
-    dy, dx = torch.meshgrid(offs, offs, indexing="ij")
-    dx, dy = dx.reshape(-1), dy.reshape(-1)                       # (Kk,)
-    col = pix[:, 0:1] + dx                                        # (M, Kk)
-    row = pix[:, 1:2] + dy
-    ok_k = (col >= 0) & (col < S) & (row >= 0) & (row < S)
-    depth_k = cam[:, 2:3] + 1e-5 * (dx * dx + dy * dy).to(cam.dtype)  # own pixel wins ties
-
+    axes, signs = _view_axes(tuple(views))
+    V = axes.shape[0]
+    # the views are signed axis permutations: a point is inside every view's [-1, 1]^3 iff it
+    # is inside the cube, so the drawable points are selected once for all views
+    ok = valid & (points.abs() <= 1.0).all(-1)                    # (B, N)
+    gidx = ok.reshape(-1).nonzero().squeeze(1)                    # (P,) index into B*N
+    p = points.reshape(B * N, 3).index_select(0, gidx)            # (P, 3)
+    cam = p[:, axes.to(dev)] * signs.to(dev, p.dtype)             # (P, V, 3) = R_v @ p
+    pix = torch.floor((cam[..., :2] + 1.0) * (S / 2.0)).long().clamp_(0, S - 1)  # (P, V, 2)
+    base = (torch.div(gidx, N, rounding_mode="floor")[:, None] * V
+            + torch.arange(V, device=dev))                        # (P, V) = b * V + v
     dump = B * V * S * S
-    key = (((b_i * V + v_i)[:, None] * S + row) * S + col)        # (M, Kk)
-    key = torch.where(ok_k, key, torch.full_like(key, dump)).reshape(-1)
-    depth_k = depth_k.reshape(-1)
+    if splat:
+        r = int(splat)
+        offs = torch.arange(-r, r + 1, device=dev)
+        dy, dx = torch.meshgrid(offs, offs, indexing="ij")
+        dx, dy = dx.reshape(-1), dy.reshape(-1)                   # (Kk,)
+        col = pix[..., 0:1] + dx                                  # (P, V, Kk)
+        row = pix[..., 1:2] + dy
+        ok_k = (col >= 0) & (col < S) & (row >= 0) & (row < S)
+        depth = cam[..., 2:3] + 1e-5 * (dx * dx + dy * dy).to(cam.dtype)  # own pixel wins ties
+        key = torch.where(ok_k, (base[..., None] * S + row) * S + col, dump)
+        gk = gidx[:, None, None].expand(key.shape)
+    else:
+        depth = cam[..., 2]
+        key = (base * S + pix[..., 1]) * S + pix[..., 0]          # (P, V)
+        gk = gidx[:, None].expand(key.shape)
+    key, depth, gk = key.reshape(-1), depth.reshape(-1), gk.reshape(-1)
     zbuf = torch.full((dump + 1,), float("inf"), dtype=cam.dtype, device=dev)
-    zbuf.scatter_reduce_(0, key, depth_k, reduce="amin", include_self=True)
-    is_min = (depth_k == zbuf[key]) & (key != dump)
-    gidx = (b_i * N + n_i)[:, None].expand(-1, dx.numel()).reshape(-1)
+    zbuf.scatter_reduce_(0, key, depth, reduce="amin", include_self=True)
+    is_min = (depth == zbuf[key]) & (key != dump)
     winner = torch.full((dump + 1,), -1, dtype=torch.long, device=dev)
-    winner.scatter_reduce_(0, key[is_min], gidx[is_min], reduce="amax", include_self=True)
+    winner.scatter_reduce_(0, key, torch.where(is_min, gk, -1), reduce="amax",
+                           include_self=True)
     winner = winner[:dump].reshape(B, V, S, S)
     filled = winner >= 0
 
@@ -202,8 +246,7 @@ def render_views(points: torch.Tensor, colors: torch.Tensor, valid: torch.Tensor
     z = torch.where(filled, z - z_mean[..., None, None], torch.full_like(z, -1.0))
 
     img = torch.cat([img.permute(0, 1, 4, 2, 3), z[:, :, None]], 2)  # (B, V, 7, S, S)
-    loc = pixel_location_channels(V, S, dev).to(img.dtype)
-    return torch.cat([img, loc[None].expand(B, -1, -1, -1, -1)], 2)  # (B, V, 10, S, S)
+    return add_location_channels(img) if location else img
 
 
 # --------------------------------------------------------------------------------------------
@@ -299,7 +342,7 @@ def fuse_heatmaps(probs: torch.Tensor, views=("top", "front", "right")) -> torch
 __all__ = [
     "VIEW_FRAMES", "NUM_VIEW_CHANNELS", "view_frames", "backproject", "rgb_to_float",
     "fuse_cameras", "in_bounds", "cube_center_scale", "world_to_cube", "cube_to_world",
-    "pixel_location_channels", "render_views", "project_to_views", "world_to_view_pixels",
+    "pixel_location_channels", "add_location_channels", "render_views", "project_to_views", "world_to_view_pixels",
     "sample_view_features",
     "gaussian_heatmaps", "grid_coordinates", "fuse_heatmaps",
 ]
