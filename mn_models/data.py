@@ -1,20 +1,25 @@
 """Training data for the recognizer (clips + instruction), the policy (keyframe samples) and
 their alignment (both, from the same episode), built from `mn collect` / PerAct datasets.
 
-Everything a small run needs is loaded once into memory (front-camera clips downsized to the
-recognizer's input, observations at the keyframe-sample frames); sampling is seeded.
+Everything a run needs is loaded once (front-camera clips downsized to the recognizer's input,
+observations at the keyframe-sample frames); sampling is seeded. Clips, and the policy's
+rendered views when it neither augments nor zooms, come from the dataset's on-disk cache
+(data_cache.py): built on first use, memory-mapped afterwards, rebuilt when an episode or the
+settings change.
 """
 from __future__ import annotations
 
 import logging
 import zlib
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from mn_models.data_cache import EpisodeCache, Progress
 from mn_models.policy.samples import KeyframeSample, keyframe_samples
 
 log = logging.getLogger(__name__)
@@ -31,6 +36,7 @@ class EpisodeRecord:
     instruction_id: int
     frames: np.ndarray        # (F, S, S, 3) uint8 front-camera frames, downsized
     samples: list[KeyframeSample] = field(default_factory=list)
+    views: np.ndarray | None = None   # (n_samples, V, 7, S, S) pre-rendered, memory-mapped
     path: str = ""
     success: bool = True
 
@@ -74,6 +80,11 @@ class MirrorData:
         tasks_vocab: task vocabulary (ids index this list); default: the tasks found, sorted.
         need_samples: load keyframe samples (policy); False loads only clips.
         need_clips: load front-camera clips (recognizer).
+        policy_views: a PolicyConfig whose stage-1 views of every sample are rendered once
+            and read back instead of the cameras (``ee_batch`` then carries K.VIEWS and no
+            camera keys). Only for policies that neither augment nor zoom in training.
+        cache: keep clips and views in the dataset's on-disk cache (data_cache.py) so that
+            later runs memory-map them instead of decoding PNGs and rendering again.
     """
 
     def __init__(self, root, tasks: Sequence[str] | None = None, split: str = "train",
@@ -81,10 +92,18 @@ class MirrorData:
                  cameras: Sequence[str] = ("front", "left_shoulder", "right_shoulder", "wrist"),
                  instructions: Sequence[str] | None = None,
                  tasks_vocab: Sequence[str] | None = None, need_samples: bool = True,
-                 need_clips: bool = True, max_episodes: int | None = None):
+                 need_clips: bool = True, max_episodes: int | None = None,
+                 policy_views=None, cache: bool = True):
         from mn_sim.dataset import DemoDataset
         if split not in ("train", "val", "all"):
             raise ValueError(f"split must be train, val or all; got {split!r}")
+        if policy_views is not None:
+            if policy_views.augment or policy_views.coarse_to_fine:
+                raise ValueError("policy_views: a policy that augments or zooms (coarse-to-fine) "
+                                 "re-renders every step; its views cannot be cached")
+            if tuple(policy_views.cameras) != tuple(cameras):
+                raise ValueError(f"policy_views cameras {tuple(policy_views.cameras)} differ "
+                                 f"from cameras {tuple(cameras)}")
         ds = DemoDataset(root, tasks=tasks, cameras=list(cameras))
         if len(ds) == 0:
             raise FileNotFoundError(f"no complete episodes under {root} (tasks {tasks or 'all'}); "
@@ -101,21 +120,45 @@ class MirrorData:
         unknown = sorted({e.descriptions[0] for e in episodes} - set(self.instructions))
         if unknown:
             raise ValueError(f"instructions {unknown} are not in the given vocabulary")
+        self.view_settings = None
+        clip_cache = view_cache = None
+        if need_clips:
+            clip_cache = EpisodeCache(root, "clips", {"size": clip_size, "camera": VIDEO_CAMERA})
+        if need_samples and policy_views is not None:
+            from mn_models.policy.arp import view_cache_settings
+            self.view_settings = view_cache_settings(policy_views)
+            view_cache = EpisodeCache(root, "views", self.view_settings)
+        progress = Progress(f"{split} split of {root}", len(refs))
         self.records: list[EpisodeRecord] = []
         for gid, ((_, ref), ep) in enumerate(zip(refs, episodes)):
+            built = 0
             frames = np.zeros((0, clip_size, clip_size, 3), np.uint8)
             if need_clips:
-                frames = _resize_frames(np.stack([ep.rgb(VIDEO_CAMERA, i) for i in range(len(ep))]),
-                                        clip_size)
+                built -= clip_cache.built
+                frames = _cached(cache, clip_cache, ep, _clip_files(ep), None,
+                                 lambda: _resize_frames(np.stack(
+                                     [ep.rgb(VIDEO_CAMERA, i) for i in range(len(ep))]), clip_size))
+                built += clip_cache.built
             rec = EpisodeRecord(task=ep.task, variation=ep.variation, instruction=ep.descriptions[0],
                                 episode_id=gid, task_id=self.tasks.index(ep.task),
                                 instruction_id=self.instructions.index(ep.descriptions[0]),
                                 frames=frames, path=str(ep.path), success=bool(ep.success))
             if need_samples:
                 kfs = list(ep.keyframes)
-                rec.samples = keyframe_samples(_LazyEpisode(ep, self.cameras), rec.instruction,
-                                               keyframes=kfs)
+                if view_cache is None:
+                    rec.samples = keyframe_samples(_LazyEpisode(ep, self.cameras),
+                                                   rec.instruction, keyframes=kfs)
+                else:
+                    rec.samples = keyframe_samples(ep.low_dim_observations(), rec.instruction,
+                                                   keyframes=kfs)
+                    at = [smp.frame for smp in rec.samples]
+                    built -= view_cache.built
+                    rec.views = _cached(cache, view_cache, ep, _view_files(ep, at, self.cameras),
+                                        {"frames": at},
+                                        lambda: _render_views_of(ep, at, policy_views))
+                    built += view_cache.built
             self.records.append(rec)
+            progress.step(built > 0)
         self.index = [(r, s) for r in range(len(self.records))
                       for s in range(len(self.records[r].samples))]
         log.info("%s split of %s: %d episodes, %d keyframe samples", split, root,
@@ -140,10 +183,16 @@ class MirrorData:
         }
 
     def ee_batch(self, sample_rows: Sequence[int], tokenizer) -> dict:
+        from mn_models.policy import constants as K
         from mn_models.policy.samples import batch_from_samples
         pairs = [self.index[i] for i in sample_rows]
         samples = [self.records[r].samples[s] for r, s in pairs]
-        batch = batch_from_samples(samples, tokenizer, cameras=self.cameras)
+        if self.view_settings is None:
+            batch = batch_from_samples(samples, tokenizer, cameras=self.cameras)
+        else:
+            batch = batch_from_samples(samples, tokenizer, cameras=())
+            batch[K.VIEWS] = torch.from_numpy(np.stack([self.records[r].views[s]
+                                                        for r, s in pairs]))
         recs = [self.records[r] for r, _ in pairs]
         batch["instruction_id"] = torch.tensor([r.instruction_id for r in recs])
         batch["task_id"] = torch.tensor([r.task_id for r in recs])
@@ -156,6 +205,38 @@ class MirrorData:
         ee = self.ee_batch(sample_rows, tokenizer)
         au = self.au_batch([self.index[i][0] for i in sample_rows], num_frames, rng)
         return au, ee
+
+
+def _cached(use_disk: bool, cache: EpisodeCache, ep, files, extra, build) -> np.ndarray:
+    if not use_disk:
+        cache.built += 1
+        return build()
+    return cache.get(ep.task, Path(ep.path), files, extra, build)
+
+
+def _clip_files(ep) -> list[Path]:
+    from mn_sim.dataset import layout
+    return [layout.image_path(ep.path, VIDEO_CAMERA, "rgb", i) for i in range(len(ep))]
+
+
+def _view_files(ep, frames, cameras) -> list[Path]:
+    from mn_sim.dataset import layout
+    return [layout.image_path(ep.path, c, kind, i) for i in frames for c in cameras
+            for kind in ("rgb", "depth")]
+
+
+def _render_views_of(ep, frames: Sequence[int], pcfg, chunk: int = 16) -> np.ndarray:
+    """(n, V, 7, S, S) float32 stage-1 views of ``frames`` of an episode."""
+    from types import SimpleNamespace
+
+    from mn_models.policy.arp import stage1_views
+    from mn_models.policy.samples import camera_batch
+    out = []
+    for k in range(0, len(frames), chunk):
+        obs = [SimpleNamespace(cameras={c: ep.camera(c, i, mask=False) for c in pcfg.cameras})
+               for i in frames[k:k + chunk]]
+        out.append(stage1_views(camera_batch(obs, pcfg.cameras), pcfg).numpy())
+    return np.concatenate(out).astype(np.float32, copy=False)
 
 
 class _LazyEpisode:

@@ -60,6 +60,8 @@ class TrainConfig:
         log_every / ckpt_every / eval_every: steps between log lines, checkpoints, val passes.
         keep_checkpoints: how many step checkpoints to keep (the last one is always kept).
         threads: torch intra-op threads per process (0 = torch's default).
+        cache_views: train the policy on its stage-1 views rendered once and kept in the
+            dataset's cache (only when it neither augments nor zooms; numbers unchanged).
     """
     mode: str = "mn"
     data: str = "runs/data"
@@ -89,6 +91,7 @@ class TrainConfig:
     eval_every: int = 0
     keep_checkpoints: int = 3
     threads: int = 0
+    cache_views: bool = True
 
     def __post_init__(self):
         if isinstance(self.alignment, dict):

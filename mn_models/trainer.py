@@ -132,9 +132,14 @@ class Trainer:
         self.pcfg = make_policy_config(cfg.policy, **cfg.policy_overrides)
         need_clips = cfg.mode in ("au", "mn", "probe")
         need_samples = cfg.mode in ("ee", "mn", "probe")
+        # the policy's views cannot change when it neither augments nor zooms: train on
+        # pre-rendered views from the dataset's cache instead of rendering every step
+        p = self.pcfg
+        views = (p if cfg.mode in ("ee", "mn") and not cfg.ee_checkpoint and not p.augment
+                 and not p.coarse_to_fine and cfg.cache_views else None)
         kw = dict(tasks=cfg.tasks or None, val_fraction=cfg.val_fraction, seed=cfg.seed,
                   clip_size=self.rcfg.image_size, cameras=tuple(self.pcfg.cameras),
-                  need_samples=need_samples, need_clips=need_clips)
+                  need_samples=need_samples, need_clips=need_clips, policy_views=views)
         self.train_data = MirrorData(cfg.data, split="train", **kw)
         vocab = dict(instructions=self.train_data.instructions, tasks_vocab=self.train_data.tasks)
         try:
@@ -167,6 +172,12 @@ class Trainer:
         if cfg.mode in ("mn", "probe"):
             a = cfg.alignment
             ali = MirrorAlignment(self.rcfg.embed_dim, self.pcfg.policy_dim, a.dim_z, a.tau, a.head)
+        if pol is not None and self.train_data.view_settings is not None:
+            from mn_models.policy.arp import view_cache_settings
+            if view_cache_settings(pol.cfg) != self.train_data.view_settings:
+                raise TrainingError(f"the policy's view settings {view_cache_settings(pol.cfg)} "
+                                    f"differ from the cached views' "
+                                    f"{self.train_data.view_settings}")
         self.model = MirrorModel(cfg, rec, pol, ali)
         self.ddp = self.model
         if self.world > 1:
@@ -192,7 +203,9 @@ class Trainer:
         return [g for g in groups if g["params"]]
 
     def _build_optimizer(self):
-        self.opt = torch.optim.AdamW(self._param_groups(), weight_decay=self.cfg.weight_decay)
+        # fused: one kernel over all parameters (6x faster on a CPU than the per-tensor loop)
+        self.opt = torch.optim.AdamW(self._param_groups(), weight_decay=self.cfg.weight_decay,
+                                     fused=True)
 
     # ------------------------------------------------------------------ batches
     def _batch(self, data, rng, clip_rng, batch_size):

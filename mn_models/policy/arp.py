@@ -255,6 +255,23 @@ def soft_cross_entropy(logits: torch.Tensor, target: torch.Tensor) -> torch.Tens
 # the policy
 
 
+@torch.no_grad()
+def stage1_views(batch: dict, cfg: PolicyConfig) -> torch.Tensor:
+    """A batch's cameras -> (B, V, 7, S, S) stage-1 views without the location channels,
+    exactly as the policy renders them without augmentation (fused cloud, cropped to the
+    workspace, cube frame, z-buffered views)."""
+    pts, cols, valid = fuse_cameras(batch, cfg.cameras)
+    valid = valid & in_bounds(pts, cfg.scene_bounds)
+    return render_views(world_to_cube(pts, cfg.scene_bounds), cols, valid, cfg.img_size,
+                        cfg.views, cfg.point_splat, location=False)
+
+
+def view_cache_settings(cfg: PolicyConfig) -> dict:
+    """What the stage-1 views depend on (the key of their training cache)."""
+    return {"cameras": list(cfg.cameras), "scene_bounds": list(cfg.scene_bounds),
+            "views": list(cfg.views), "img_size": cfg.img_size, "point_splat": cfg.point_splat}
+
+
 class ARPPolicy(nn.Module):
     """Keyframe policy: ``forward(batch) -> (loss, logs, outputs)`` for training,
     ``predict_action(batch) -> (actions (B, 9), e (B, D))`` for control.
@@ -377,10 +394,7 @@ class ARPPolicy(nn.Module):
     def render_stage1(self, batch: dict) -> torch.Tensor:
         """(B, V, 7, S, S) stage-1 views of a batch's cameras without the pixel-location
         channels: what the training cache stores (K.VIEWS)."""
-        cube, cols, valid, _, _ = self._scene(batch)
-        c = self.cfg
-        return render_views(cube, cols, valid, c.img_size, c.views, c.point_splat,
-                            location=False)
+        return stage1_views(batch, self.cfg)
 
     def _given_views(self, batch, B, augment: bool):
         """The batch's pre-rendered stage-1 views with location channels, or None."""
@@ -649,5 +663,5 @@ def make_policy(cfg: PolicyConfig | str = "tiny", **overrides) -> ARPPolicy:
     return ARPPolicy(cfg)
 
 
-__all__ = ["ARPPolicy", "make_policy", "ChunkCausalTransformer", "ConvexUpsample",
+__all__ = ["ARPPolicy", "make_policy", "stage1_views", "view_cache_settings", "ChunkCausalTransformer", "ConvexUpsample",
            "two_stream_mask", "chunk_relative_index", "TOKEN_NAMES"]

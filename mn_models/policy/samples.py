@@ -92,18 +92,9 @@ def _token_tensor(tokens, B: int, pad_token_id: int) -> torch.Tensor:
     return t
 
 
-def batch_from_observations(observations: Sequence[Observation], tokens,
-                            cameras: Sequence[str] = CAMERAS, lang_mask=None, actions=None,
-                            pad_token_id: int = 0) -> dict:
-    """Stack observations into a policy batch (keys in mn_models.policy.constants).
-
-    tokens: CLIP BPE ids, (L,) shared by all, (B, L), or a list of id lists (padded with
-    ``pad_token_id``). lang_mask: optional (B, L) bool (default tokens != pad_token_id).
-    actions: optional (B, 9) targets.
-    """
-    B = len(observations)
-    if B == 0:
-        raise ValueError("batch_from_observations needs at least one observation")
+def camera_batch(observations: Sequence[Observation], cameras: Sequence[str] = CAMERAS
+                 ) -> dict:
+    """The camera keys (rgb, depth, intrinsics, extrinsics per camera) of a policy batch."""
     batch: dict = {}
     for cam in cameras:
         missing = [i for i, o in enumerate(observations) if cam not in o.cameras]
@@ -120,6 +111,22 @@ def batch_from_observations(observations: Sequence[Observation], tokens,
                                                    for c in cams]))
         batch[extr_k] = torch.from_numpy(np.stack([np.asarray(c.extrinsics, np.float32)
                                                    for c in cams]))
+    return batch
+
+
+def batch_from_observations(observations: Sequence[Observation], tokens,
+                            cameras: Sequence[str] = CAMERAS, lang_mask=None, actions=None,
+                            pad_token_id: int = 0) -> dict:
+    """Stack observations into a policy batch (keys in mn_models.policy.constants).
+
+    tokens: CLIP BPE ids, (L,) shared by all, (B, L), or a list of id lists (padded with
+    ``pad_token_id``). lang_mask: optional (B, L) bool (default tokens != pad_token_id).
+    actions: optional (B, 9) targets.
+    """
+    B = len(observations)
+    if B == 0:
+        raise ValueError("batch_from_observations needs at least one observation")
+    batch = camera_batch(observations, cameras)
     batch[K.PROPRIO] = torch.from_numpy(np.stack([proprio_of(o) for o in observations])).float()
     batch[K.GRIPPER_POSE] = torch.from_numpy(
         np.stack([np.asarray(o.gripper_pose, np.float64).reshape(7) for o in observations])
@@ -153,5 +160,5 @@ def batch_from_samples(samples: Sequence[KeyframeSample],
                                    pad_token_id=pad_token_id)
 
 
-__all__ = ["KeyframeSample", "target_action", "proprio_of", "keyframe_samples",
+__all__ = ["KeyframeSample", "target_action", "proprio_of", "keyframe_samples", "camera_batch",
            "batch_from_observations", "batch_from_samples"]

@@ -93,12 +93,14 @@ def test_tsne_separates_clusters_and_is_seeded():
     rng = np.random.default_rng(0)
     labels = np.repeat(np.arange(3), 20)
     X = rng.normal(0, 6, (3, 10))[labels] + rng.normal(0, 1, (60, 10))
-    Y, kl = tsne(X, perplexity=10, n_iter=300, seed=0, return_kl=True)
-    assert Y.shape == (60, 2) and np.isfinite(Y).all() and kl < 1.0
+    # 1000 iterations (the default): at 300 only 75 run with early exaggeration, and whether
+    # one point is left between clusters then depends on the machine's BLAS (seen: 59/60)
+    Y, kl = tsne(X, perplexity=10, n_iter=1000, seed=0, return_kl=True)
+    assert Y.shape == (60, 2) and np.isfinite(Y).all() and kl < 0.5
     D = ((Y[:, None] - Y[None]) ** 2).sum(-1)
     np.fill_diagonal(D, np.inf)
     assert (labels[D.argmin(1)] == labels).mean() == 1.0
-    assert np.array_equal(Y, tsne(X, perplexity=10, n_iter=300, seed=0))
+    assert np.array_equal(Y, tsne(X, perplexity=10, n_iter=1000, seed=0))
     with pytest.raises(ValueError, match="N >= 3"):
         tsne(X[:2])
 
