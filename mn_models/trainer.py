@@ -113,6 +113,7 @@ class Trainer:
         self._build_models()
         self._build_optimizer()
         self.step = 0
+        self.elapsed_s = 0.0          # training wall time up to self.step (kept over resumes)
         self.sample_rng = np.random.default_rng([cfg.seed, self.rank])
         self.clip_rng = np.random.default_rng([cfg.seed, self.rank, 1])
         if resume:
@@ -254,6 +255,7 @@ class Trainer:
         js["rng.numpy_global"] = [np.random.get_state()[0], np.random.get_state()[1].tolist(),
                                   *np.random.get_state()[2:]]
         js["rng.python"] = [random.getstate()[0], list(random.getstate()[1]), random.getstate()[2]]
+        js["elapsed_s"] = self.elapsed_s
         return {"tensors": tensors, "json": js}
 
     def save(self) -> Path:
@@ -295,6 +297,7 @@ class Trainer:
         p = js["rng.python"]
         random.setstate((p[0], tuple(p[1]), p[2]))
         self.step = js["step"]
+        self.elapsed_s = float(js.get("elapsed_s", 0.0))
         log.info("resumed from %s at step %d", latest, self.step)
 
     # ------------------------------------------------------------------ loop
@@ -312,6 +315,7 @@ class Trainer:
         t0, start_step, last_good = time.perf_counter(), self.step, ck.latest_checkpoint(self.run_dir)
         logs: dict = {}
         end = cfg.steps if stop_after is None else min(cfg.steps, stop_after)
+        t_step = time.perf_counter()
         while self.step < end:
             au, ee = self._batch(self.train_data, self.sample_rng, self.clip_rng, cfg.batch_size)
             f = lr_factor(self.step, cfg)
@@ -328,7 +332,11 @@ class Trainer:
                 logs["grad_norm"] = float(nn.utils.clip_grad_norm_(params, cfg.grad_clip))
             self.opt.step()
             self.step += 1
+            now = time.perf_counter()
+            self.elapsed_s += now - t_step
+            t_step = now
             logs["lr_factor"] = f
+            logs["elapsed_s"] = round(self.elapsed_s, 3)
             if self.rank == 0:
                 for k, v in logs.items():
                     self.tb.add_scalar(k, v, self.step)
