@@ -240,9 +240,7 @@ def policy_stage_ms(policy, batch, reps: int = 10, warmup: int = 2) -> dict:
             point = tm("heatmaps + 3D fusion", lambda: heat(feat, 1))
 
         def decode():
-            prompt = policy.prompt_features(feat, point)
-            rot, grip, coll = policy.decode(prompt)
-            return policy.teacher_forced(prompt, rot, grip, coll)
+            return policy.decode_action(policy.prompt_features(feat, point))
         tm("decoding (rotation, gripper, collision, e)", decode)
         if k < warmup:      # drop the warm-up calls
             for n in times:

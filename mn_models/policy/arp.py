@@ -445,24 +445,41 @@ class ARPPolicy(nn.Module):
         """One pass over the full sequence -> (logits dict name -> (B, n), e (B, C))."""
         tokens = self.action_token_embeddings(prompt, rot_bins, grip, collision)
         _, q = self._run_self(tokens)
+        return self._read_out(q)
+
+    def _read_out(self, q):
+        """Query stream (B, L, C) -> (logits dict name -> (B, n), e (B, C))."""
         P = self.num_prompts
         logits = {TOKEN_NAMES[t]: self.heads[TOKEN_NAMES[t]](q[:, P + i])
                   for i, t in enumerate(ACTION_TOKENS)}
         return logits, q.mean(1)
 
     @torch.no_grad()
-    def decode(self, prompt):
+    def decode(self, prompt, return_query: bool = False):
         """Greedy autoregressive decoding, one token (= one chunk) at a time.
 
         Returns rot_bins (B, 3), grip (B,), collision (B,); the sequence after position p is
-        not even present when position p is predicted."""
+        not even present when position p is predicted. ``return_query`` adds the query stream
+        of the last pass (B, L, C): it equals teacher forcing on the decoded tokens, because
+        the one token that pass lacks (the last one) is attended by no query."""
         B, P = prompt.shape[0], self.num_prompts
         vals = torch.zeros(B, len(ACTION_TOKENS), dtype=torch.long, device=prompt.device)
+        q = None
         for i, t in enumerate(ACTION_TOKENS):
             tokens = self.action_token_embeddings(prompt, vals[:, :3], vals[:, 3], vals[:, 4])
             _, q = self._run_self(tokens[:, :P + i + 1])
             vals[:, i] = self.heads[TOKEN_NAMES[t]](q[:, P + i]).argmax(-1)
+        if return_query:
+            return vals[:, :3], vals[:, 3], vals[:, 4], q
         return vals[:, :3], vals[:, 3], vals[:, 4]
+
+    @torch.no_grad()
+    def decode_action(self, prompt):
+        """Decoded rot_bins, grip, collision and their logits and e, as
+        ``decode`` + ``teacher_forced`` on the decoded tokens give them (one pass fewer)."""
+        rot, grip, coll, q = self.decode(prompt, return_query=True)
+        logits, e = self._read_out(q)
+        return rot, grip, coll, logits, e
 
     def _jitter(self, bins):
         p = torch.tensor(self.cfg.rotation_jitter_probs)
@@ -578,8 +595,7 @@ class ARPPolicy(nn.Module):
             point = fuse_heatmaps(hm.flatten(-2).softmax(-1).reshape(hm.shape), c.views)
             final = point / c.stage2_zoom + center
         prompt = self.prompt_features(feat, point)
-        rot, grip, coll = self.decode(prompt)
-        logits, e = self.teacher_forced(prompt, rot, grip, coll)
+        rot, grip, coll, logits, e = self.decode_action(prompt)
         world = cube_to_world(final, c.scene_bounds)
         quat = bins_to_quat(rot.double(), c.num_rotation_bins).to(world.dtype)
         actions = torch.cat([world, quat, grip[:, None].to(world.dtype),

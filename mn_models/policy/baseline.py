@@ -5,7 +5,8 @@ and threads). Delete it when both are retired.
 
 Differences from the current path, each restored here: the z-buffer renderer that
 transforms every point for every view (``render_views_pre_issue9``), the language padded to
-the tokenizer's 77 positions, the chunking transformer's masks rebuilt on every call, SDPA's
+the tokenizer's 77 positions, the chunking transformer's masks rebuilt on every call, a separate teacher-forced
+pass after decoding, SDPA's
 own attention dropout, pre-rendered views ignored, and (for the trainer's step)
 ``torch.optim.AdamW`` with its default per-tensor loop.
 """
@@ -113,6 +114,11 @@ class BaselineARPPolicy(ARPPolicy):
     def _run_self(self, tokens):
         self.cct._layouts.clear()
         return super()._run_self(tokens)
+
+    def decode_action(self, prompt):
+        rot, grip, coll = self.decode(prompt)
+        logits, e = self.teacher_forced(prompt, rot, grip, coll)
+        return rot, grip, coll, logits, e
 
     def forward(self, batch, lang_feats=None, lang_mask=None):
         return super().forward({k: v for k, v in batch.items() if k != K.VIEWS},

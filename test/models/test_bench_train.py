@@ -9,7 +9,13 @@ from mn_models.policy import constants as K
 from mn_ros.cli import main
 
 KEYS = {"step_s_au", "step_s_ee", "step_s_mn", "mn_overhead_ratio", "policy_latency_ms_p50",
-        "recognizer_latency_ms_p50", "train_flops_fraction_of_peak"}
+        "recognizer_latency_ms_p50", "train_flops_fraction_of_peak", "samples_per_s_ee",
+        "samples_per_s_mn", "policy_latency_ms_p50_arp", "policy_latency_ms_p50_arp_2t",
+        "policy_latency_ms_p50_baseline", "speedup_samples_per_s_ee", "speedup_samples_per_s_mn",
+        "baseline_samples_per_s_ee", "baseline_samples_per_s_mn",
+        "train_flops_fraction_of_peak_ee"}
+STAGES = {"cloud fusion + cropping", "virtual-view rendering", "instruction encoder", "MVT",
+          "heatmaps + 3D fusion", "decoding (rotation, gripper, collision, e)"}
 
 
 @pytest.mark.slow
@@ -39,6 +45,12 @@ def test_bench_train_json_prints_consistent_figures(capsys):
     assert r["train_flops_fraction_of_peak"] == pytest.approx(
         r["train_gflops_per_s_mn"] / r["peak_matmul_gflops_per_s"])
     assert r["policy_latency_ms_p95"] >= r["policy_latency_ms_p50"]
+    # the baseline is the pre-issue step: batch 4, the policy rendering its views every step
+    assert r["baseline_batch_size"] == 4
+    assert r["baseline_train_flops_fraction_of_peak_ee"] > 0
+    assert set(r["policy_stage_ms"]) == STAGES == set(r["policy_stage_ms_baseline"])
+    # the published-size policy is far heavier than the tiny one
+    assert r["policy_latency_ms_p50_arp"] > 5 * r["policy_latency_ms_p50"]
 
 
 def test_bench_train_rejects_zero_steps(capsys):
