@@ -85,7 +85,8 @@ def plot(rows: list[dict], summary: list[dict], path: Path) -> Path:
         t, loss = np.array(r["curve"]).T
         k = max(1, len(loss) // 60)
         smooth = np.convolve(loss, np.ones(k) / k, mode="valid")
-        a.plot(t[k - 1:], smooth, label=f"batch {r['batch_size']}, lr {r['lr']:g}")
+        a.plot(t[k - 1:], smooth,
+               label=f"batch {r['batch_size']}, lr {r['lr']:g}, seed {r['seed']}")
     a.set_xlabel("training wall-clock (min, 2 threads)")
     a.set_ylabel("training loss (moving average)")
     a.set_yscale("log")
