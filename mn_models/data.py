@@ -41,7 +41,8 @@ class EpisodeRecord:
     success: bool = True
 
 
-def _split_of(task: str, path: str, val_fraction: float, seed: int) -> str:
+def split_of(task: str, path: str, val_fraction: float, seed: int) -> str:
+    """"train" or "val": a seeded hash of the task and the episode folder's name."""
     h = zlib.crc32(f"{seed}:{task}:{path.rsplit('/', 1)[-1]}".encode()) / 0xFFFFFFFF
     return "val" if h < val_fraction else "train"
 
@@ -109,7 +110,7 @@ class MirrorData:
             raise FileNotFoundError(f"no complete episodes under {root} (tasks {tasks or 'all'}); "
                                     "collect some with `mn collect`")
         refs = [(i, r) for i, r in enumerate(ds.episodes)
-                if split == "all" or _split_of(r.task, str(r.path), val_fraction, seed) == split]
+                if split == "all" or split_of(r.task, str(r.path), val_fraction, seed) == split]
         if max_episodes:
             refs = refs[:max_episodes]
         self.root, self.split, self.cameras = str(root), split, tuple(cameras)

@@ -139,11 +139,44 @@ def ensure_demos(cfg: StoryConfig) -> dict:
     if not summary.ok:
         raise StoryError(f"collecting demonstrations failed:\n{summary}")
     say(str(summary))
+    written = summary.written
+    # the story shows a held-out demonstration: with a dozen episodes per task the hashed
+    # split leaves a task without one now and then (0.8^12 = 7 %); record more until it has one
+    extra = 0
+    while not _has_held_out(cfg):
+        if extra >= MAX_EXTRA_EPISODES:
+            raise StoryError(f"no held-out episode of {cfg.show_task!r} after {extra} extra "
+                             f"demonstrations; raise --episodes-per-task")
+        extra += 1
+        more = collect(CollectConfig(tasks=[cfg.show_task],
+                                     episodes_per_task=cfg.episodes_per_task + extra,
+                                     out=cfg.data_dir, variations=cfg.variations, seed=cfg.seed,
+                                     workers=0, frame_rate=cfg.frame_rate, keyframes=keyframes,
+                                     log_every=1e9))
+        if not more.ok:
+            raise StoryError(f"collecting demonstrations failed:\n{more}")
+        written += more.written
+    if extra:
+        say(f"recorded {extra} more demonstration(s) of {cfg.show_task} so that one is held out")
     return {"root": str(cfg.data_dir), "episodes_per_task": cfg.episodes_per_task,
+            "extra_episodes": {cfg.show_task: extra} if extra else {},
             "tasks": list(cfg.tasks), "variations": cfg.variations or "all",
             "frame_rate": cfg.frame_rate,
-            "collected_now": summary.written, "reused": summary.already_complete,
+            "collected_now": written, "reused": summary.already_complete,
             "seconds": round(time.monotonic() - t0, 1)}
+
+
+MAX_EXTRA_EPISODES = 20
+
+
+def _has_held_out(cfg: StoryConfig) -> bool:
+    """Whether the split the training will use holds out an episode of the shown task."""
+    from mn_models.data import split_of
+    from mn_sim.dataset import layout
+    tc = train_config(cfg)
+    folder = layout.episodes_dir(cfg.data_dir, cfg.show_task)
+    return any(split_of(cfg.show_task, str(p), tc.val_fraction, tc.seed) == "val"
+               for p in layout.list_episode_dirs(folder))
 
 
 # ------------------------------------------------------------------------------ 2. checkpoint
