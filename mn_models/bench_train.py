@@ -283,7 +283,8 @@ def inference_latency(reps: int = 20, warmup: int = 2, seed: int = 0, arp: bool 
     out["policy_stage_ms_baseline"] = policy_stage_ms(base, batch)
     if arp:
         big, big_batch = _policy_and_batch("arp_rlbench", seed)
-        for threads, key in ((1, "policy_latency_ms_p50_arp"), (2, "policy_latency_ms_p50_arp_2t")):
+        for threads, key in ((1, "policy_latency_ms_p50_arp"),
+                             (2, "policy_latency_ms_p50_arp_2t")):
             old = torch.get_num_threads()
             torch.set_num_threads(threads)
             try:
@@ -319,13 +320,15 @@ def run_bench(steps: int = 5, warmup: int = 2, latency_reps: int = 20, threads: 
         "step_s_mn": res["mn"]["step_s"],
         "mn_overhead_ratio": res["mn"]["step_s"] / (res["au"]["step_s"] + res["ee"]["step_s"]),
         "samples_per_s_ee": sps["ee"], "samples_per_s_mn": sps["mn"],
-        "baseline_step_s_ee": res["base_ee"]["step_s"], "baseline_step_s_mn": res["base_mn"]["step_s"],
+        "baseline_step_s_ee": res["base_ee"]["step_s"],
+        "baseline_step_s_mn": res["base_mn"]["step_s"],
         "baseline_samples_per_s_ee": sps["base_ee"], "baseline_samples_per_s_mn": sps["base_mn"],
         "speedup_samples_per_s_ee": sps["ee"] / sps["base_ee"],
         "speedup_samples_per_s_mn": sps["mn"] / sps["base_mn"],
         "baseline_batch_size": res["base_ee"]["batch_size"],
         **lat,
-        "policy_latency_speedup": lat["policy_latency_ms_p50_baseline"] / lat["policy_latency_ms_p50"],
+        "policy_latency_speedup":
+            lat["policy_latency_ms_p50_baseline"] / lat["policy_latency_ms_p50"],
         "train_flops_fraction_of_peak": achieved / peak,
         "train_flops_fraction_of_peak_ee": res["ee"]["flops"] / res["ee"]["step_s"] / peak,
         "baseline_train_flops_fraction_of_peak_ee":

@@ -132,14 +132,13 @@ class MirrorData:
         progress = Progress(f"{split} split of {root}", len(refs))
         self.records: list[EpisodeRecord] = []
         for gid, ((_, ref), ep) in enumerate(zip(refs, episodes)):
-            built = 0
+            built_before = sum(c.built for c in (clip_cache, view_cache) if c is not None)
             frames = np.zeros((0, clip_size, clip_size, 3), np.uint8)
             if need_clips:
-                built -= clip_cache.built
                 frames = _cached(cache, clip_cache, ep, _clip_files(ep), None,
-                                 lambda: _resize_frames(np.stack(
-                                     [ep.rgb(VIDEO_CAMERA, i) for i in range(len(ep))]), clip_size))
-                built += clip_cache.built
+                                 lambda: _resize_frames(
+                                     np.stack([ep.rgb(VIDEO_CAMERA, i) for i in range(len(ep))]),
+                                     clip_size))
             rec = EpisodeRecord(task=ep.task, variation=ep.variation, instruction=ep.descriptions[0],
                                 episode_id=gid, task_id=self.tasks.index(ep.task),
                                 instruction_id=self.instructions.index(ep.descriptions[0]),
@@ -153,13 +152,12 @@ class MirrorData:
                     rec.samples = keyframe_samples(ep.low_dim_observations(), rec.instruction,
                                                    keyframes=kfs)
                     at = [smp.frame for smp in rec.samples]
-                    built -= view_cache.built
                     rec.views = _cached(cache, view_cache, ep, _view_files(ep, at, self.cameras),
                                         {"frames": at},
                                         lambda: _render_views_of(ep, at, policy_views))
-                    built += view_cache.built
             self.records.append(rec)
-            progress.step(built > 0)
+            progress.step(sum(c.built for c in (clip_cache, view_cache) if c is not None)
+                          > built_before)
         self.index = [(r, s) for r in range(len(self.records))
                       for s in range(len(self.records[r].samples))]
         log.info("%s split of %s: %d episodes, %d keyframe samples", split, root,

@@ -679,5 +679,6 @@ def make_policy(cfg: PolicyConfig | str = "tiny", **overrides) -> ARPPolicy:
     return ARPPolicy(cfg)
 
 
-__all__ = ["ARPPolicy", "make_policy", "stage1_views", "view_cache_settings", "ChunkCausalTransformer", "ConvexUpsample",
+__all__ = ["ARPPolicy", "make_policy", "stage1_views", "view_cache_settings",
+           "ChunkCausalTransformer", "ConvexUpsample",
            "two_stream_mask", "chunk_relative_index", "TOKEN_NAMES"]

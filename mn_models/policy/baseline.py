@@ -5,8 +5,8 @@ and threads). Delete it when both are retired.
 
 Differences from the current path, each restored here: the z-buffer renderer that
 transforms every point for every view (``render_views_pre_issue9``), the language padded to
-the tokenizer's 77 positions, the chunking transformer's masks rebuilt on every call, a separate teacher-forced
-pass after decoding, SDPA's
+the tokenizer's 77 positions, the chunking transformer's masks rebuilt on every call, a
+separate teacher-forced pass after decoding, SDPA's
 own attention dropout, pre-rendered views ignored, and (for the trainer's step)
 ``torch.optim.AdamW`` with its default per-tensor loop.
 """

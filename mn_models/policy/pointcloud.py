@@ -342,7 +342,8 @@ def fuse_heatmaps(probs: torch.Tensor, views=("top", "front", "right")) -> torch
 __all__ = [
     "VIEW_FRAMES", "NUM_VIEW_CHANNELS", "view_frames", "backproject", "rgb_to_float",
     "fuse_cameras", "in_bounds", "cube_center_scale", "world_to_cube", "cube_to_world",
-    "pixel_location_channels", "add_location_channels", "render_views", "project_to_views", "world_to_view_pixels",
+    "pixel_location_channels", "add_location_channels", "render_views", "project_to_views",
+    "world_to_view_pixels",
     "sample_view_features",
     "gaussian_heatmaps", "grid_coordinates", "fuse_heatmaps",
 ]
