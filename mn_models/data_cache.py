@@ -81,8 +81,7 @@ class EpisodeCache:
     def __init__(self, dataset_root: str | os.PathLike, kind: str, settings: dict):
         self.kind = kind
         self.folder = cache_root(dataset_root) / settings_key(kind, settings)
-        self.settings = settings
-        self.hits = self.built = 0
+        self.built = 0               # entries made by this object (read by progress lines)
         self._warned = False
 
     def _entry_dir(self, task: str) -> Path:
@@ -97,7 +96,6 @@ class EpisodeCache:
         if path.is_file():
             try:
                 arr = np.load(path, mmap_mode="r", allow_pickle=False)
-                self.hits += 1
                 return arr
             except (OSError, ValueError) as e:          # truncated or foreign: rebuild
                 log.warning("rebuilding unreadable cache entry %s (%s)", path, e)

@@ -57,11 +57,6 @@ def dropout_drop_mask(shape, p: float, device=None) -> torch.Tensor:
     return (r >= 0) & (r < thr)
 
 
-def dropout_keep_mask(shape, p: float, device=None) -> torch.Tensor:
-    """Bool mask of ``shape``, each entry False with probability p (see dropout_drop_mask)."""
-    return ~dropout_drop_mask(shape, p, device)
-
-
 def attention_with_dropout(q, k, v, key_mask, p: float) -> torch.Tensor:
     """Softmax attention with dropout on the attention weights (what SDPA's ``dropout_p``
     does; SDPA's CPU kernels fall back to an explicit path with a slow generator for it).
@@ -226,6 +221,5 @@ class TextEncoder(nn.Module):
         return self.ln_final(x)
 
 
-__all__ = ["MVT", "TextEncoder", "DenseBlock", "Attention", "MVTLayer", "dropout_keep_mask",
-           "dropout_drop_mask",
+__all__ = ["MVT", "TextEncoder", "DenseBlock", "Attention", "MVTLayer", "dropout_drop_mask",
            "attention_with_dropout"]

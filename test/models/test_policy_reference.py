@@ -187,16 +187,16 @@ def test_pre_rendered_views_give_the_same_training_step(real_batch):
 
 
 def test_fast_attention_dropout_drops_at_the_configured_rate():
-    from mn_models.policy.mvt import attention_with_dropout, dropout_keep_mask
+    from mn_models.policy.mvt import attention_with_dropout, dropout_drop_mask
     torch.manual_seed(0)
     for p in (0.1, 0.5, 0.9):
-        rate = 1 - dropout_keep_mask((400, 1000), p).float().mean().item()
+        rate = dropout_drop_mask((400, 1000), p).float().mean().item()
         assert abs(rate - p) < 0.004, (p, rate)      # 4 sd of 400k draws
     torch.manual_seed(0)
-    a, b = dropout_keep_mask((1000,), 0.3), dropout_keep_mask((1000,), 0.3)
+    a, b = dropout_drop_mask((1000,), 0.3), dropout_drop_mask((1000,), 0.3)
     assert not torch.equal(a, b)                     # fresh draws
     torch.manual_seed(0)
-    assert torch.equal(dropout_keep_mask((1000,), 0.3), a)   # from torch's seeded generator
+    assert torch.equal(dropout_drop_mask((1000,), 0.3), a)   # from torch's seeded generator
     q, k, v = (torch.randn(2, 3, 7, 8) for _ in range(3))
     mask = torch.ones(2, 1, 1, 7, dtype=torch.bool)
     mask[0, ..., 5:] = False
