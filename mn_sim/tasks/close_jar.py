@@ -4,7 +4,7 @@ import numpy as np
 
 from mn_sim.conditions import DetectedCondition, NothingGrasped
 from mn_sim.geometry import mat_to_quat, quat_to_mat, rot_z, xyzw_to_wxyz
-from mn_sim.props_c import LID_REST_Z, LID_TOP_H, add_jar, add_jar_lid
+from mn_sim.props.jars import LID_REST_Z, LID_TOP_H, add_jar, add_jar_lid
 from mn_sim.tasks.base import COLORS, Task
 
 JARS = ("jar0", "jar1")

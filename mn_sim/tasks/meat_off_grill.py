@@ -5,7 +5,8 @@ import numpy as np
 
 from mn_sim.conditions import DetectedCondition, NothingGrasped
 from mn_sim.geometry import mat_to_quat, rot_y, rot_z, xyzw_to_wxyz
-from mn_sim.props_a import GRILL_TOP, GRILL_WID, add_grill, stiffen
+from mn_sim.props.grill import GRILL_TOP, GRILL_WID, add_grill
+from mn_sim.props.materials import stiffen
 from mn_sim.tasks.base import Task
 
 MEAT = ("chicken", "steak")

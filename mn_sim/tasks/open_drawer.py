@@ -3,7 +3,7 @@ import numpy as np
 
 from mn_sim.conditions import JointCondition
 from mn_sim.geometry import mat_to_quat, quat_to_mat, rot_y, rot_z, xyzw_to_wxyz
-from mn_sim.props import DRAWER_NAMES, add_drawer_cabinet
+from mn_sim.props.drawers import DRAWER_NAMES, add_drawer_cabinet
 from mn_sim.tasks.base import Task
 
 

@@ -4,7 +4,7 @@ import itertools
 import numpy as np
 
 from mn_sim.conditions import JointCondition, OrderedConditions
-from mn_sim.props_b import BUTTON_PRESSED, GREEN, RED, add_push_button
+from mn_sim.props.buttons import BUTTON_PRESSED, GREEN, RED, add_push_button
 from mn_sim.tasks.base import COLORS, Task
 
 MAX_TARGET_BUTTONS = 3

@@ -4,8 +4,9 @@ import numpy as np
 
 from mn_sim.conditions import DetectedCondition, NothingGrasped
 from mn_sim.geometry import mat_to_quat, rot_z, xyzw_to_wxyz
-from mn_sim.props_a import (SAFE_DEPTH, SAFE_DOOR_OPEN, SAFE_GAP, SAFE_WALL, SAFE_WIDTH,
-                            SHELF_NAMES, add_safe, safe_shelf_z, stiffen)
+from mn_sim.props.materials import stiffen
+from mn_sim.props.safe import (SAFE_DEPTH, SAFE_DOOR_OPEN, SAFE_GAP, SAFE_WALL, SAFE_WIDTH,
+                               SHELF_NAMES, add_safe, safe_shelf_z)
 from mn_sim.scene import ROBOT_BASE
 from mn_sim.tasks.base import Task
 

@@ -4,7 +4,8 @@ import numpy as np
 
 from mn_sim.conditions import DetectedCondition
 from mn_sim.geometry import quat_to_mat
-from mn_sim.props_b import add_flat_target, add_free_box
+from mn_sim.props.blocks import add_free_box
+from mn_sim.props.targets import add_flat_target
 from mn_sim.scene import ROBOT_BASE
 from mn_sim.tasks.base import COLORS, Task
 

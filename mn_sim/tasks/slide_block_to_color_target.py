@@ -5,7 +5,8 @@ import numpy as np
 
 from mn_sim.conditions import DetectedCondition
 from mn_sim.geometry import rot_z
-from mn_sim.props_b import add_flat_target, add_free_box
+from mn_sim.props.blocks import add_free_box
+from mn_sim.props.targets import add_flat_target
 from mn_sim.tasks.base import Task
 
 TARGET_COLORS = ("green", "blue", "pink", "yellow")

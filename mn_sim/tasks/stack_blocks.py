@@ -5,7 +5,7 @@ import numpy as np
 
 from mn_sim.conditions import DetectedSeveralCondition, NothingGrasped
 from mn_sim.geometry import mat_to_quat, quat_to_mat, rot_z, xyzw_to_wxyz
-from mn_sim.props_c import BLOCK_HALF, add_block
+from mn_sim.props.blocks import BLOCK_HALF, add_block
 from mn_sim.tasks.base import COLORS, Task
 
 MAX_STACKED_BLOCKS = 3   # 2, 3 or 4 blocks per colour

@@ -4,7 +4,7 @@ import numpy as np
 
 from mn_sim.conditions import JointCondition
 from mn_sim.geometry import mat_to_quat, rot_z, xyzw_to_wxyz
-from mn_sim.props_c import TAP_HANDLE_Y, TAP_SIDES, add_tap
+from mn_sim.props.taps import TAP_HANDLE_Y, TAP_SIDES, add_tap
 from mn_sim.scene import ROBOT_BASE
 from mn_sim.tasks.base import Task
 

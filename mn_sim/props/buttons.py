@@ -1,4 +1,4 @@
-"""Props for slide_block_to_color_target, reach_and_drag and push_buttons (simple shapes)."""
+"""Push buttons on springs (push_buttons)."""
 from __future__ import annotations
 
 import mujoco
@@ -7,31 +7,6 @@ RED = (1.0, 0.0, 0.0, 1.0)
 GREEN = (0.0, 1.0, 0.0, 1.0)
 BUTTON_TRAVEL = 0.012        # how far a plunger can go down (m)
 BUTTON_PRESSED = 0.003       # RLBench's JointCondition threshold for a pushed button (m)
-TARGET_THICKNESS = 0.001     # flat target squares lie on the table, 1 mm thick
-
-
-def add_flat_target(scene, parent, name: str, half: float, rgba, pos=(0.0, 0.0)):
-    """A flat coloured square on the table (visual only: blocks slide over it freely).
-
-    Geom `{name}`, site `{name}` at the square's centre on the table surface. Give the final
-    `pos` here: a site built at its body's origin is fused with the body frame by MuJoCo's
-    compiler and can no longer be moved through model.site_pos."""
-    z = TARGET_THICKNESS / 2
-    scene.box(parent, (half, half, z), rgba, pos=(pos[0], pos[1], z), name=name,
-              contype=0, conaffinity=0)
-    scene.site(parent, name, pos=(pos[0], pos[1], 0.0))
-
-
-def add_free_box(scene, name: str, half_sizes, rgba, mass: float, friction: float):
-    """A free box whose own friction rules its contacts (priority 1 beats the table's 1.0).
-
-    Body and geom `{name}`; the body origin is the box centre."""
-    body = scene.body(name, pos=(0.0, 0.0, 0.0), free=True)
-    g = scene.box(body, half_sizes, rgba, name=name, mass=mass,
-                  friction=(friction, 0.005, 0.0001))
-    g.priority = 1
-    g.condim = 4           # torsional friction too: pushed blocks don't spin on a point contact
-    return body
 
 
 def add_push_button(scene, name: str, base_half: float = 0.035, base_h: float = 0.02,

@@ -1,4 +1,4 @@
-"""Articulated props shared by several tasks (built with MjSpec, simple shapes)."""
+"""A chest of three drawers (open_drawer, put_item_in_drawer)."""
 from __future__ import annotations
 
 import mujoco

@@ -1,0 +1,11 @@
+"""Props: the objects tasks put in the scene, one module per kind of object, each built from
+simple shapes with SceneBuilder (mn_sim.scene). Conventions: a prop's body origin sits on the
+table top (z = 0 is the surface it stands on) at the centre of its footprint, and the side a
+robot works from faces -x of the body frame; free objects have their origin at their centre
+unless the module says otherwise. Graspable geoms get stiff contacts (mn_sim.props.materials).
+
+    blocks      5 cm cubes, sliding boxes          buttons   spring-loaded push buttons
+    drawers     chest of three drawers             grill     barbecue with a grate
+    jars        jar and screw-cap lid              safe      three-shelf safe with a door
+    targets     flat coloured squares              taps      mixer tap with two levers
+"""
