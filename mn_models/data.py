@@ -23,7 +23,7 @@ from mn_models.data_cache import EpisodeCache, Progress
 from mn_models.policy.samples import KeyframeSample, keyframe_samples
 
 log = logging.getLogger(__name__)
-VIDEO_CAMERA = "front"
+VIDEO_CAMERAS = "observer, else front"   # Episode.video_camera: what the observer watches
 
 
 @dataclass
@@ -124,7 +124,7 @@ class MirrorData:
         self.view_settings = None
         clip_cache = view_cache = None
         if need_clips:
-            clip_cache = EpisodeCache(root, "clips", {"size": clip_size, "camera": VIDEO_CAMERA})
+            clip_cache = EpisodeCache(root, "clips", {"size": clip_size, "camera": VIDEO_CAMERAS})
         if need_samples and policy_views is not None:
             from mn_models.policy.arp import view_cache_settings
             self.view_settings = view_cache_settings(policy_views)
@@ -137,7 +137,7 @@ class MirrorData:
             if need_clips:
                 frames = _cached(cache, clip_cache, ep, _clip_files(ep), None,
                                  lambda: _resize_frames(
-                                     np.stack([ep.rgb(VIDEO_CAMERA, i) for i in range(len(ep))]),
+                                     np.stack([ep.rgb(ep.video_camera, i) for i in range(len(ep))]),
                                      clip_size))
             rec = EpisodeRecord(task=ep.task, variation=ep.variation, instruction=ep.descriptions[0],
                                 episode_id=gid, task_id=self.tasks.index(ep.task),
@@ -215,7 +215,7 @@ def _cached(use_disk: bool, cache: EpisodeCache, ep, files, extra, build) -> np.
 
 def _clip_files(ep) -> list[Path]:
     from mn_sim.dataset import layout
-    return [layout.image_path(ep.path, VIDEO_CAMERA, "rgb", i) for i in range(len(ep))]
+    return [layout.image_path(ep.path, ep.video_camera, "rgb", i) for i in range(len(ep))]
 
 
 def _view_files(ep, frames, cameras) -> list[Path]:

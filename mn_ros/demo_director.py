@@ -140,7 +140,7 @@ class Director:
         }
         self._matches: list[bool] = []
         self._sims: list[float] = []
-        self._image_cls, self._sensor_qos, self._video_topic = Image, SENSOR_QOS, T.VIDEO
+        self._image_cls, self._sensor_qos, self._video_topic = Image, SENSOR_QOS, T.VIDEO_DISPLAY
         self.video_sub = None
 
     # ---------------------------------------------------------------- callbacks

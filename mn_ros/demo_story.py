@@ -426,7 +426,7 @@ def format_summary(s: dict) -> str:
         lines.append(f"            observer watching the robot: {w.get('instruction')!r}, "
                      f"mean cosine(z_u, z_e) {al['watching_execution_mean']:+.3f}")
     lines += [
-        f"video       {ex['video']} ({ex['video_frames']} frames of the front camera)",
+        f"video       {ex['video']} ({ex['video_frames']} frames of the observer camera, captioned)",
         f"checkpoint  {s['checkpoint']['path']} (step {s['checkpoint']['step']})",
         "time        " + ", ".join(f"{k} {v:.0f} s" for k, v in s["seconds"].items())
         + " (graph: " + ", ".join(f"{k} {v:.0f} s" for k, v in s["graph_seconds"].items()) + ")",

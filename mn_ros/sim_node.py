@@ -2,7 +2,8 @@
 
 After each reset and each executed keyframe it publishes one observation (cameras, joints,
 gripper pose and state, all with one stamp) and the task status; while the arm moves it streams
-the front camera on ``video``. A ``target_pose`` runs one env.step with the last
+the observer camera on ``video`` (image size: what the observer watches) and on
+``video/display`` (256 px, for people). A ``target_pose`` runs one env.step with the last
 ``gripper_command`` / ``ignore_collisions``; targets with NaN, a non-unit quaternion, another
 frame or a position outside ``workspace_bounds`` are logged and not executed. See
 mn_ros/topics.py for the names and types.
@@ -22,7 +23,7 @@ from mn_ros import conversions as cv
 from mn_ros import topics as T
 from mn_ros.node_common import COMMAND_QOS, LATCHED_QOS, SENSOR_QOS, ManagedNode, declare, run_node
 from mn_sim.scene import WORKSPACE_BOUNDS
-from mn_sim.types import CAMERAS
+from mn_sim.types import CAMERAS, DISPLAY_SIZE, OBSERVER_CAMERA
 
 
 class SimNode(ManagedNode):
@@ -42,9 +43,13 @@ class SimNode(ManagedNode):
                             high=1024)
         self.max_steps = p("max_steps", 25, "keyframe steps before an episode is truncated",
                            low=1, high=1000)
-        self.video_rate = p("video_rate_hz", 20.0, "front-camera frames per simulated second "
+        self.video_rate = p("video_rate_hz", 20.0, "observer-camera frames per simulated second "
                             "streamed on 'video' while the arm moves (0 = off)", low=0.0,
                             high=200.0)
+        self.video_camera = p("video_camera", OBSERVER_CAMERA, "camera streamed on 'video' "
+                              "(at image_size, the observer's input) and 'video/display'")
+        self.display_size = p("display_size", DISPLAY_SIZE, "square size of the frames on "
+                              "'video/display', for people (0 = off)", low=0, high=2048)
         self.republish = p("republish_period_s", 1.0, "re-send the latest observation (same "
                            "stamp) this often, for late or lossy subscribers (0 = off)",
                            low=0.0, high=60.0)
@@ -66,6 +71,7 @@ class SimNode(ManagedNode):
         self.pubs = {topic: self.create_publisher(cls, topic, qos) for topic, cls, qos in outputs}
         self.status_pub = self.create_publisher(String, T.TASK_STATUS, LATCHED_QOS)
         self.video_pub = self.create_publisher(Image, T.VIDEO, SENSOR_QOS)
+        self.display_pub = self.create_publisher(Image, T.VIDEO_DISPLAY, SENSOR_QOS)
         self.create_subscription(Bool, T.GRIPPER_COMMAND, self._on_gripper, COMMAND_QOS)
         self.create_subscription(Bool, T.IGNORE_COLLISIONS, self._on_ignore, COMMAND_QOS)
         self.create_subscription(PoseStamped, T.TARGET_POSE, self._on_target, COMMAND_QOS)
@@ -177,8 +183,13 @@ class SimNode(ManagedNode):
         self.publish_observation(obs)
 
     def _stream_frame(self) -> None:
-        rgb = self.env.sim.render_cameras(["front"])["front"].rgb
-        self.video_pub.publish(cv.image_to_msg(rgb, "rgb8", self.now_ns(), "front_optical"))
+        """One frame of the video camera on 'video' (image size) and 'video/display'."""
+        ns, frame = self.now_ns(), f"{self.video_camera}_optical"
+        rgb = self.env.render(self.image_size, self.video_camera)
+        self.video_pub.publish(cv.image_to_msg(rgb, "rgb8", ns, frame))
+        if self.display_size:
+            rgb = self.env.render(self.display_size, self.video_camera)
+            self.display_pub.publish(cv.image_to_msg(rgb, "rgb8", ns, frame))
 
     # ---------------------------------------------------------------- observations
     def publish_observation(self, obs) -> None:
@@ -199,8 +210,7 @@ class SimNode(ManagedNode):
                      list(obs.joint_velocities) + zeros, list(obs.joint_forces) + zeros, ns)),
                  (T.GRIPPER_POSE, _pose_msg(obs.gripper_pose, ns, self.frame_id)),
                  (T.GRIPPER_STATE, Bool(data=bool(obs.gripper_open > 0.5)))]
-        if "front" in self.cameras:   # the keyframe is part of the video stream too
-            self.video_pub.publish(dict(msgs)[T.camera_image("front")])
+        self._stream_frame()   # the keyframe is part of the video stream too
         self.status.update(stamp_ns=ns, gripper_open=bool(obs.gripper_open > 0.5))
         self.last_obs_msgs = msgs
         self._send(msgs)

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from mn_sim.dataset import layout
-from mn_sim.types import CAMERAS, OPTIONAL_CAMERAS
+from mn_sim.types import CAMERAS, DATASET_CAMERAS, OPTIONAL_CAMERAS
 
 DEFAULT_ENV_FACTORY = "mn_sim.env:MNEnv"
 DEFAULT_CATALOG = "mn_sim.tasks.registry"
@@ -59,7 +59,7 @@ class CollectConfig:
         image_size: square image size in pixels.
         max_attempts: expert attempts per episode before it is reported as failed.
         masks: save segmentation masks when the environment provides them.
-        video: write front.mp4.
+        video: write observer.mp4 (needs the observer camera).
         keyframes: what kfs.json holds for dense demos: "expert" (the frames where the expert's
             actions ended) or "heuristic" (PerAct's keypoint discovery, as on RLBench data);
             see mn_sim.dataset.writer.default_keyframes. Keyframe-only demos: action frames.
@@ -76,7 +76,7 @@ class CollectConfig:
     seed: int = 0
     workers: int = 2
     frame_rate: float | None = 20.0
-    cameras: tuple[str, ...] = CAMERAS
+    cameras: tuple[str, ...] = DATASET_CAMERAS
     image_size: int = 128
     max_attempts: int = 10
     masks: bool = True

@@ -15,7 +15,7 @@ import numpy as np
 from mn_sim.sim import Sim
 from mn_sim.tasks.base import check_variation
 from mn_sim.tasks.registry import make_task
-from mn_sim.types import CAMERAS, Action, Demo, Observation
+from mn_sim.types import CAMERAS, DISPLAY_SIZE, OBSERVER_CAMERA, Action, Demo, Observation
 
 MAX_EPISODE_STEPS = 25
 
@@ -95,8 +95,9 @@ class MNEnv:
         obs = self.observe(render=render)
         return obs, 0.0, True, False, {"success": success, "failure_reason": reason}
 
-    def render(self):
-        return self.sim.render_cameras(["front"])["front"].rgb
+    def render(self, size: int = DISPLAY_SIZE, camera: str = OBSERVER_CAMERA) -> np.ndarray:
+        """What a person watches: the observer camera at `size` (default 256) pixels."""
+        return self.sim.render_rgb(camera, size)
 
     # ------------------------------------------------------------------ demonstrations
     def record_demo(self, task: str, variation: int, seed: int, frame_rate: float | None = 20.0,

@@ -37,12 +37,15 @@ import numpy as np
 
 from mn_sim.geometry import quat_to_mat
 from mn_sim.keyframes import keypoint_discovery
-from mn_sim.types import CAMERAS, OPTIONAL_CAMERAS, Action, CameraObs, Demo, Observation
+from mn_sim.types import CAMERAS, OBSERVER_CAMERA, Action, CameraObs, Demo, Observation
 
 MAX_EPISODE_STEPS = 25        # as MNEnv (mn_sim.env is not imported: it needs mujoco)
 RLBENCH_DT = 0.05             # seconds per RLBench simulation step
 RLBENCH_FRAME_RATE = 1.0 / RLBENCH_DT   # 20 Hz: live demos record one frame per step
-RLBENCH_CAMERAS = CAMERAS + OPTIONAL_CAMERAS
+RLBENCH_CAMERAS = CAMERAS + ("overhead",)   # the cameras of RLBench's scenes
+# RLBench has no observer camera; the paper's observer watched the front camera, so here the
+# observer camera is the front camera's images under the observer's name
+CAMERA_ALIASES = {OBSERVER_CAMERA: "front"}
 TASKS_PACKAGE = "rlbench.tasks"
 
 INSTALL_HELP = """\
@@ -134,6 +137,7 @@ def camera_from_rlbench(obs, cam: str, depth_in_meters: bool = True) -> CameraOb
     otherwise its [0, 1] depth is mapped to near + d * (far - near).
     """
     misc = _field(obs, "misc") or {}
+    cam = CAMERA_ALIASES.get(cam, cam)
     rgb, depth = _field(obs, f"{cam}_rgb"), _field(obs, f"{cam}_depth")
     keys = [f"{cam}_camera_{k}" for k in ("intrinsics", "extrinsics", "near", "far")]
     missing = ([f"{cam}_rgb"] if rgb is None else []) + \
@@ -336,7 +340,7 @@ class RLBenchEnv:
                  headless: bool = True, masks: bool = False,
                  render_mode: str | None = "rgb_array"):
         cameras = tuple(cameras)
-        bad = [c for c in cameras if c not in RLBENCH_CAMERAS]
+        bad = [c for c in cameras if c not in RLBENCH_CAMERAS + tuple(CAMERA_ALIASES)]
         if bad or not cameras:
             raise ValueError(f"unknown camera(s) {bad or '(none given)'}; RLBench has "
                              f"{list(RLBENCH_CAMERAS)}")
@@ -370,7 +374,7 @@ class RLBenchEnv:
         rl = self._rl
         cams = {}
         for name in RLBENCH_CAMERAS:
-            if name in self.cameras:
+            if name in {CAMERA_ALIASES.get(c, c) for c in self.cameras}:
                 cfg = rl.CameraConfig(rgb=True, depth=True, mask=self.masks,
                                       image_size=(self.image_size, self.image_size),
                                       depth_in_meters=True)
@@ -463,12 +467,19 @@ class RLBenchEnv:
                                               ignore_collisions=1.0)
         return self._last, 0.0, True, False, {"success": False, "failure_reason": reason}
 
-    def render(self):
-        """The front (else first) camera's last rgb image."""
+    def render(self, size: int | None = None, camera: str | None = None):
+        """The observer (else front, else first) camera's last rgb image, resized to `size`
+        (RLBench renders at its image size only)."""
         if self._last is None:
             raise RuntimeError("call reset() before render()")
-        cam = "front" if "front" in self._last.cameras else self.cameras[0]
-        return self._last.cameras[cam].rgb
+        cams = self._last.cameras
+        cam = camera if camera in cams else next(
+            (c for c in (OBSERVER_CAMERA, "front") if c in cams), self.cameras[0])
+        rgb = cams[cam].rgb
+        if size and size != rgb.shape[0]:
+            from PIL import Image
+            rgb = np.asarray(Image.fromarray(rgb).resize((size, size), Image.BILINEAR))
+        return rgb
 
     # ------------------------------------------------------------------ demonstrations
     def _live_demo(self, task: str, variation: int, seed: int):

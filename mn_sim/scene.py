@@ -13,6 +13,7 @@ import mujoco
 import numpy as np
 
 from mn_sim.geometry import mat_to_quat, xyzw_to_wxyz
+from mn_sim.types import OBSERVER_CAMERA
 
 TABLE_Z = 0.752                      # table top height (RLBench's table)
 ROBOT_BASE = (-0.45, 0.0, TABLE_Z)   # Panda link0 position
@@ -30,9 +31,13 @@ CAMERA_POSES = {
     "left_shoulder": ((-0.25, 0.65, 1.55), (0.25, -0.05, 0.78)),
     "right_shoulder": ((-0.25, -0.65, 1.55), (0.25, 0.05, 0.78)),
     "overhead": ((0.2, 0.0, 2.1), (0.2, 0.0, 0.75)),
+    # behind the robot's right shoulder and above it: sees the -x faces of the props (drawer
+    # fronts, the safe's shelves, tap levers) and the table top, where the front camera sees
+    # the props' backs
+    "observer": ((-0.3, -0.8, 1.75), (0.22, 0.0, 0.85)),
 }
 CAMERA_FOVY = {"front": 40.0, "left_shoulder": 45.0, "right_shoulder": 45.0,
-               "overhead": 50.0, "wrist": 60.0}
+               "overhead": 50.0, "observer": 42.0, "wrist": 60.0}
 CAMERA_NEAR, CAMERA_FAR = 0.01, 4.5
 
 
@@ -171,8 +176,8 @@ def build_spec(task=None, cameras=None) -> mujoco.MjSpec:
                        size=[0.03, 0.03, (TABLE_Z - 0.05) / 2],
                        pos=[dx, dy, -(TABLE_Z - 0.05) / 2 - 0.025], rgba=[0.5, 0.45, 0.4, 1])
     for name, (pos, target) in CAMERA_POSES.items():
-        if cameras is not None and name not in cameras:
-            continue
+        if cameras is not None and name not in cameras and name != OBSERVER_CAMERA:
+            continue   # the observer camera is always there (videos), rendered only on demand
         world.add_camera(name=name, pos=list(pos), quat=list(look_at_quat(pos, target)),
                          fovy=CAMERA_FOVY[name])
     if task is not None:

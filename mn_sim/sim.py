@@ -63,6 +63,7 @@ class Sim:
         self.image_size = int(image_size)
         self.cameras = tuple(cameras)
         self._renderer = None
+        self._extra_renderers: dict[int, mujoco.Renderer] = {}
         m = self.model
         self.arm_qadr = np.array([m.jnt_qposadr[m.joint(j).id] for j in ARM_JOINTS])
         self.arm_dadr = np.array([m.jnt_dofadr[m.joint(j).id] for j in ARM_JOINTS])
@@ -409,6 +410,18 @@ class Sim:
         T[:3, 3] = d.cam_xpos[cid]
         return K, T
 
+    def render_rgb(self, camera: str, size: int) -> np.ndarray:
+        """One RGB image of `camera` at size x size (videos and images for people; observations
+        use render_cameras at the sim's image size)."""
+        if size == self.image_size:
+            r = self.renderer
+        else:
+            r = self._extra_renderers.get(size)
+            if r is None:
+                r = self._extra_renderers[size] = mujoco.Renderer(self.model, size, size)
+        r.update_scene(self.data, camera=camera, scene_option=self.scene_option)
+        return r.render().copy()
+
     def render_cameras(self, cameras=None) -> dict[str, CameraObs]:
         r = self.renderer
         out = {}
@@ -449,3 +462,6 @@ class Sim:
         if self._renderer is not None:
             self._renderer.close()
             self._renderer = None
+        for r in self._extra_renderers.values():
+            r.close()
+        self._extra_renderers.clear()

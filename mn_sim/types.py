@@ -14,9 +14,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-CAMERAS: tuple[str, ...] = ("front", "left_shoulder", "right_shoulder", "wrist")
-OPTIONAL_CAMERAS: tuple[str, ...] = ("overhead",)
-IMAGE_SIZE = 128
+CAMERAS: tuple[str, ...] = ("front", "left_shoulder", "right_shoulder", "wrist")   # the policy's
+# The camera the observer (action-understanding model) and people watch: placed so that every
+# variation's state change is in view (which drawer, which tap, which shelf); not a policy input.
+OBSERVER_CAMERA = "observer"
+OPTIONAL_CAMERAS: tuple[str, ...] = ("overhead", OBSERVER_CAMERA)
+IMAGE_SIZE = 128      # policy and observer inputs
+DISPLAY_SIZE = 256    # videos and images for people (demo, rollouts, contact sheets)
+# what a collected dataset holds by default: the policy's cameras and the observer's
+DATASET_CAMERAS: tuple[str, ...] = CAMERAS + (OBSERVER_CAMERA,)
 
 
 @dataclass

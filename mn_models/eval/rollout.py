@@ -18,6 +18,7 @@ import os
 import sys
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -35,7 +36,7 @@ class RolloutJob:
     scene_seed: int
     index: int = 0          # episode index within (task, seed)
     eval_seed: int = 0
-    video: bool = False     # record the front camera during the rollout
+    video: str = ""         # mp4 to write: the observer camera at 256 px, captioned
 
 
 def rollout_seed(seed: int, task: str, index: int) -> int:
@@ -75,11 +76,16 @@ def parse_variations(text: str, tasks: Sequence[str]) -> dict[str, list[int] | N
     return out
 
 
+VIDEO_MODES = ("none", "first", "all")
+
+
 def plan_jobs(tasks: Sequence[str], episodes: int, seeds: Sequence[int],
-              video: bool = True,
-              variations: dict[str, list[int] | None] | None = None) -> list[RolloutJob]:
-    """Round-robin over each task's variations (all, or those in `variations`); the first
-    episode of the first seed of each task is recorded."""
+              video: str = "first",
+              variations: dict[str, list[int] | None] | None = None,
+              video_dir: str | os.PathLike = ".") -> list[RolloutJob]:
+    """Round-robin over each task's variations (all, or those in `variations`). Videos
+    (`video_dir`): "first" records the first episode of the first seed of each task as
+    <task>.mp4, "all" every episode as <task>_seed<S>_ep<K>.mp4, "none" nothing."""
     headless()
     from mn_models.eval.common import EvalError
     from mn_sim.tasks.registry import make_task
@@ -92,8 +98,10 @@ def plan_jobs(tasks: Sequence[str], episodes: int, seeds: Sequence[int],
             raise EvalError(f"{t} has variations 0..{nvar - 1}; --variations asked for {bad}")
         for si, s in enumerate(seeds):
             for k in range(episodes):
+                name = ("" if video == "none" else f"{t}.mp4" if si == 0 and k == 0 and
+                        video == "first" else f"{t}_seed{s}_ep{k}.mp4" if video == "all" else "")
                 jobs.append(RolloutJob(t, chosen[k % len(chosen)], rollout_seed(s, t, k), k, s,
-                                       video and si == 0 and k == 0))
+                                       str(Path(video_dir) / name) if name else ""))
     return jobs
 
 
@@ -164,8 +172,17 @@ class PolicyRunner:
         out = {**asdict(job), "instruction": instruction, "success": success,
                "failure_reason": reason, "steps": steps,
                "seconds": time.perf_counter() - t0}
-        if job.video:
-            out["frames"] = frames
+        if job.video:   # for people: the observer camera at 256 px, captioned
+            from mn_sim.annotate import annotate_episode
+            from mn_sim.dataset import write_video
+            path = Path(job.video)
+            tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+            try:
+                write_video(tmp, annotate_episode(frames, instruction, success, reason,
+                                                  VIDEO_FPS), VIDEO_FPS)
+                os.replace(tmp, path)
+            finally:
+                tmp.unlink(missing_ok=True)
         return out
 
     def close(self):
@@ -233,12 +250,13 @@ def _indexed(item):
 
 def evaluate_policy(checkpoint, tasks: Sequence[str] | None = None, episodes: int = 25,
                     max_steps: int = 25, seeds: Sequence[int] = (0,), workers: int = 2,
-                    image_size: int = 128, video: bool = True, progress: bool = True,
-                    variations: str = "") -> dict:
+                    image_size: int = 128, video: str = "first", progress: bool = True,
+                    variations: str = "", video_dir=None) -> dict:
     """Success rates. Returns {"success_rate": mean over tasks (mean over seeds),
     "success_rate_ci95", "per_task": {task: rate}, "per_task_ci95", "per_seed":
     {seed: {"success_rate", "per_task"}}, "episodes": [...per-episode records...],
-    "videos": {task: frames}} (frames are not JSON: pop them before writing).
+    "videos": [mp4 paths]}. Videos (see plan_jobs) go to `video_dir` (default:
+    <run>/eval_ee).
     `variations`: see parse_variations (default: every variation of each task)."""
     headless()
     from mn_models import checkpoint as ck
@@ -257,7 +275,12 @@ def evaluate_policy(checkpoint, tasks: Sequence[str] | None = None, episodes: in
         raise EvalError(f"tasks {unknown} are not simulated by mn_sim; known: "
                         f"{', '.join(task_names())}")
     chosen = parse_variations(variations, tasks)
-    jobs = plan_jobs(tasks, episodes, list(seeds), video, chosen)
+    if video not in VIDEO_MODES:
+        raise EvalError(f"video must be one of {VIDEO_MODES}; got {video!r}")
+    if video != "none":
+        from mn_models.eval.report import output_dir
+        video_dir = output_dir(video_dir, c.path, "ee")
+    jobs = plan_jobs(tasks, episodes, list(seeds), video, chosen, video_dir or ".")
     res = run_jobs(c.path, jobs, image_size, max_steps, workers, progress)
     per_seed = {}
     for s in seeds:
@@ -270,7 +293,7 @@ def evaluate_policy(checkpoint, tasks: Sequence[str] | None = None, episodes: in
             [per_seed[s]["per_task"][t] for s in seeds])
     out["success_rate"], out["success_rate_ci95"] = mean_ci(
         [per_seed[s]["success_rate"] for s in seeds])
-    videos = {r["task"]: r.pop("frames") for r in res if "frames" in r}
+    videos = [r["video"] for r in res if r["video"]]
     out.update({"per_seed": {str(s): v for s, v in per_seed.items()}, "seeds": list(seeds),
                 "episodes_per_task": episodes, "max_steps": max_steps,
                 "variations": {t: v or "all" for t, v in chosen.items()},

@@ -37,7 +37,7 @@ def _positive_float(text: str) -> float:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from mn_sim.collect import DEFAULT_CATALOG, DEFAULT_ENV_FACTORY
     from mn_sim.dataset.writer import KEYFRAME_SOURCES
-    from mn_sim.types import CAMERAS, IMAGE_SIZE, OPTIONAL_CAMERAS
+    from mn_sim.types import CAMERAS, DATASET_CAMERAS, IMAGE_SIZE, OPTIONAL_CAMERAS
 
     parser.add_argument("--tasks", required=True,
                         help="comma-separated task names, or 'all' (see `mn tasks`)")
@@ -60,7 +60,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="kfs.json of dense demos: the frames where the expert's actions "
                              "ended (default), or PerAct's keypoint-discovery heuristic as on "
                              "RLBench data")
-    parser.add_argument("--cameras", default=",".join(CAMERAS),
+    parser.add_argument("--cameras", default=",".join(DATASET_CAMERAS),
                         help=f"comma-separated cameras from {CAMERAS + OPTIONAL_CAMERAS}")
     parser.add_argument("--image-size", type=int, default=IMAGE_SIZE, metavar="PX",
                         help="square image size")
@@ -68,7 +68,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="expert attempts (new seed each) before an episode is reported "
                              "as failed")
     parser.add_argument("--no-masks", action="store_true", help="do not save segmentation masks")
-    parser.add_argument("--no-video", action="store_true", help="do not write front.mp4")
+    parser.add_argument("--no-video", action="store_true", help="do not write observer.mp4")
     parser.add_argument("--env-factory", default=DEFAULT_ENV_FACTORY, metavar="MODULE:CALLABLE",
                         help="what builds the environment (another backend, or a test fake)")
     parser.add_argument("--catalog", default=DEFAULT_CATALOG, metavar="MODULE",

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -48,7 +47,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                                "(mean ± 95%% CI); overrides --seed")
     p.add_argument("--workers", type=int, default=2, help="processes (1 torch thread each)")
     p.add_argument("--image-size", type=int, default=128, help="camera resolution")
-    p.add_argument("--no-video", action="store_true", help="do not save rollout mp4s")
+    p.add_argument("--videos", nargs="?", const="all", default="first",
+                   choices=("none", "first", "all"),
+                   help="rollout mp4s for people (observer camera, 256 px, instruction and "
+                        "outcome drawn on): 'first' episode per task (default), 'all' "
+                        "(--videos alone), 'none'")
+    p.add_argument("--no-video", action="store_true", help="same as --videos none")
     p.add_argument("--variations", default="", metavar="SPEC",
                    help="variations played round-robin: '0,1' for every task, or per task "
                         "'push_buttons=0 open_drawer=0,1' (default: all of each task)")
@@ -131,22 +135,17 @@ def _run_ee(args) -> int:
     from mn_models.eval import rollout as RO
     from mn_models.eval.common import EvalError
     from mn_models.eval.report import output_dir
-    from mn_sim.dataset import write_video
     try:
         seeds = ([int(s) for s in args.seeds.split(",") if s.strip()] if args.seeds
                  else [args.seed])
     except ValueError as e:
         raise EvalError(f"--seeds must be comma-separated integers, got {args.seeds!r}") from e
+    from mn_models import checkpoint as ck
+    out = output_dir(args.out, ck.open_checkpoint(args.checkpoint, need=("policy",)).path, "ee")
     res = RO.evaluate_policy(args.checkpoint, _tasks(args), args.episodes, args.max_steps, seeds,
-                             args.workers, args.image_size, video=not args.no_video,
-                             progress=True, variations=args.variations)
-    out = output_dir(args.out, res["checkpoint"], "ee")
-    videos = res.pop("videos")
-    for task, frames in videos.items():
-        if frames:
-            tmp = out / f".{task}.mp4.tmp"
-            write_video(tmp, frames, RO.VIDEO_FPS)   # format given explicitly: suffix is free
-            os.replace(tmp, out / f"{task}.mp4")
+                             args.workers, args.image_size,
+                             video="none" if args.no_video else args.videos,
+                             progress=True, variations=args.variations, video_dir=out)
     _report(args, out, res, RO.markdown(res), "success_rate", len(seeds), "success rate (%)",
             "Policy rollouts", "results and videos", extra={"seeds": seeds})
     return 0

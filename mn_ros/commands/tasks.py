@@ -2,6 +2,9 @@
 
     mn tasks            a table: task, variation count, canonical instruction of variation 0
     mn tasks --json     {"<task>": {"variation_count": n, "variations": [[descriptions...], ...]}}
+    mn tasks --sheets docs/tasks
+                        a contact sheet per task (<DIR>/<task>.png): first and last frame of an
+                        expert episode for up to 6 variations, from the observer camera
 """
 from __future__ import annotations
 
@@ -16,11 +19,20 @@ HELP = "list the simulated RLBench tasks, their variations and instructions"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--tasks", default="all", help="comma-separated task names or 'all'")
+    parser.add_argument("--sheets", metavar="DIR", default="",
+                        help="write a contact sheet per task to DIR/<task>.png")
+    parser.add_argument("--workers", type=int, default=2, help="processes for --sheets")
 
 
 def run(args: argparse.Namespace) -> int:
     from mn_sim.tasks.registry import parse_task_list
-    info = describe_tasks(parse_task_list(args.tasks))
+    tasks = parse_task_list(args.tasks)
+    if args.sheets:
+        from mn_sim.sheets import make_sheets
+        for r in make_sheets(tasks, args.sheets, workers=args.workers):
+            print(r["path"])
+        return 0
+    info = describe_tasks(tasks)
     if args.json:
         print(json.dumps(info))
         return 0

@@ -5,7 +5,7 @@
         low_dim_obs.npz            (mn; PerAct: low_dim_obs.pkl)
         variation_descriptions.json, variation_number.json   (PerAct: .pkl)
         kfs.json                   keyframe indices (ARP's name)
-        front.mp4                  front camera video
+        observer.mp4               observer camera video
         episode.json               meta data; written last: the completion marker
 
 An mn episode is complete when ``episode.json`` exists; a PerAct episode (no episode.json)
@@ -30,15 +30,26 @@ VARIATION_DESCRIPTIONS_PKL = "variation_descriptions.pkl"
 VARIATION_NUMBER_JSON = "variation_number.json"
 VARIATION_NUMBER_PKL = "variation_number.pkl"
 KEYFRAMES_JSON = "kfs.json"
-VIDEO_FILE = "front.mp4"
-VIDEO_CAMERA = "front"
+VIDEO_CAMERA = "observer"           # mn_sim.types.OBSERVER_CAMERA
+VIDEO_FILE = f"{VIDEO_CAMERA}.mp4"
+# the camera of an episode's video (and of the observer's clips): the observer camera where it
+# was recorded, else the front camera (RLBench/PerAct data; the paper's observer watched it)
+VIDEO_CAMERAS = (VIDEO_CAMERA, "front")
+
+
+def video_camera(cameras) -> str | None:
+    return next((c for c in VIDEO_CAMERAS if c in cameras), None)
+
+
+def video_file(camera: str) -> str:
+    return f"{camera}.mp4"
 META_JSON = "episode.json"
 
 FORMAT_NAME = "mn-rlbench"
 FORMAT_VERSION = 1
 
 # Cameras RLBench can save (PerAct uses the first four plus overhead).
-KNOWN_CAMERAS = ("front", "left_shoulder", "right_shoulder", "wrist", "overhead")
+KNOWN_CAMERAS = ("front", "left_shoulder", "right_shoulder", "wrist", "overhead", "observer")
 
 _EPISODE_RE = re.compile(r"^episode(\d+)$")
 _TMP_RE = re.compile(r"^episode(\d+)\.tmp-(\d+)$")

@@ -91,6 +91,7 @@ class Episode:
             raise CorruptEpisodeError(
                 f"{self.path} is incomplete: neither {layout.META_JSON} (mn) nor "
                 f"{layout.LOW_DIM_PKL} (PerAct) exists")
+        self.available_cameras = list(self.cameras)   # on disk; `cameras` selects a subset
         if cameras is not None:
             missing = [c for c in cameras if c not in self.cameras]
             if missing:
@@ -216,8 +217,11 @@ class Episode:
 
     @property
     def video_path(self) -> Path | None:
-        p = self.path / layout.VIDEO_FILE
-        return p if p.is_file() else None
+        for cam in layout.VIDEO_CAMERAS:
+            p = self.path / layout.video_file(cam)
+            if p.is_file():
+                return p
+        return None
 
     def __len__(self) -> int:
         return self.num_frames
@@ -228,8 +232,8 @@ class Episode:
 
     # ------------------------------------------------------------------ images (lazy)
     def _png(self, cam: str, kind: str, i: int, mode: str | None) -> np.ndarray:
-        if cam not in self.cameras:
-            raise KeyError(f"camera {cam!r} not in this episode; it has {self.cameras}")
+        if cam not in self.available_cameras:
+            raise KeyError(f"camera {cam!r} not in this episode; it has {self.available_cameras}")
         if not 0 <= i < self.num_frames:
             raise IndexError(f"frame {i} out of range [0, {self.num_frames})")
         p = layout.image_path(self.path, cam, kind, i)
@@ -238,6 +242,12 @@ class Episode:
         except (CorruptFileError, OSError) as e:
             raise CorruptEpisodeError(str(e) if isinstance(e, CorruptFileError)
                                       else f"cannot read {p}: {e}") from e
+
+    @property
+    def video_camera(self) -> str:
+        """The camera the observer watches: the observer camera where it was recorded (mn_sim),
+        else the front camera (RLBench/PerAct data, as in the paper)."""
+        return layout.video_camera(self.available_cameras) or "front"
 
     def rgb(self, cam: str, i: int) -> np.ndarray:
         """(H, W, 3) uint8."""

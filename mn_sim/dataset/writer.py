@@ -21,7 +21,7 @@ from mn_sim.dataset.codec import depth_to_rgb, mask_to_rgb, write_png
 from mn_sim.keyframes import keypoint_discovery
 from mn_sim.types import Demo, Observation
 
-KEYFRAME_VIDEO_FPS = 4.0   # playback rate of front.mp4 for keyframe-only demos
+KEYFRAME_VIDEO_FPS = 4.0   # playback rate of observer.mp4 for keyframe-only demos
 MASK_OFFSET = 1            # stored mask value = geom id + 1, so MuJoCo's background -1 is 0
 MISC_PREFIX = "misc."      # numeric misc entries in low_dim_obs.npz
 MISC_JSON_KEY = "misc_json"  # per-frame JSON of the non-numeric misc entries
@@ -151,7 +151,7 @@ def write_episode(demo: Demo, episodes: str | os.PathLike, index: int, *,
         cameras: cameras to save (default: all cameras of the first observation).
         keyframes: keyframe indices for kfs.json (default: :func:`default_keyframes`).
         masks: also save ``{cam}_mask`` when the observations carry masks.
-        video: also write ``front.mp4`` (needs the front camera).
+        video: also write ``observer.mp4`` (else ``front.mp4`` without the observer camera).
         extra_meta: more JSON-serializable entries for episode.json (e.g. collection info).
         overwrite: replace an existing complete episode instead of raising FileExistsError.
     """
@@ -197,10 +197,11 @@ def write_episode(demo: Demo, episodes: str | os.PathLike, index: int, *,
             raise ValueError(f"keyframes {kfs} out of range for {n} frames")
         _json_dump(tmp / layout.KEYFRAMES_JSON, kfs)
         video_fps = None
-        if video and layout.VIDEO_CAMERA in cams:
+        video_cam = layout.video_camera(cams)
+        if video and video_cam:
             video_fps = float(demo.frame_rate) if demo.frame_rate else KEYFRAME_VIDEO_FPS
-            write_video(tmp / layout.VIDEO_FILE,
-                        [o.cameras[layout.VIDEO_CAMERA].rgb for o in obs], video_fps)
+            write_video(tmp / layout.video_file(video_cam),
+                        [o.cameras[video_cam].rgb for o in obs], video_fps)
         h, w = np.asarray(obs[0].cameras[cams[0]].rgb).shape[:2] if cams else (0, 0)
         meta = {
             "format": layout.FORMAT_NAME, "format_version": layout.FORMAT_VERSION,
@@ -211,7 +212,7 @@ def write_episode(demo: Demo, episodes: str | os.PathLike, index: int, *,
             "descriptions": descriptions, "num_frames": n, "cameras": cams,
             "image_size": [int(h), int(w)], "masks": with_masks, "mask_offset": MASK_OFFSET,
             "depth_encoding": "rlbench_rgb24_near_far",
-            "video": layout.VIDEO_FILE if video_fps else None, "video_fps": video_fps,
+            "video": layout.video_file(video_cam) if video_fps else None, "video_fps": video_fps,
             "keyframes": kfs, "action_frames": [int(k) for k in demo.action_frames],
         }
         if extra_meta:

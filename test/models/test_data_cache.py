@@ -75,7 +75,7 @@ def test_an_edited_episode_and_changed_settings_rebuild_their_entries(data_root)
     old_views = np.array(rec.views)
     old_clip = np.array(rec.frames)
     # paint a quarter of one camera image of a sample frame (and of the video frame) white
-    for cam in ("front", "wrist"):
+    for cam in ("front", "wrist", "observer"):
         png = layout.image_path(rec.path, cam, "rgb", frame)
         img = read_png(png, "RGB")
         img[:64, :64] = 255

@@ -114,7 +114,11 @@ def test_rollout_scenes_are_unseen_and_variations_round_robin():
     assert not seeds & {episode_seed(0, "open_drawer", k) for k in range(200)}
     jobs = plan_jobs(["open_drawer"], 7, [0, 1])
     assert [j.variation for j in jobs[:7]] == [0, 1, 2, 0, 1, 2, 0]
-    assert [j.video for j in jobs].count(True) == 1 and jobs[0].video
+    assert sum(bool(j.video) for j in jobs) == 1 and jobs[0].video.endswith("open_drawer.mp4")
+    every = plan_jobs(["open_drawer"], 2, [0, 1], video="all", video_dir="v")
+    assert [j.video for j in every] == [f"v/open_drawer_seed{s}_ep{k}.mp4"
+                                        for s in (0, 1) for k in (0, 1)]
+    assert not any(j.video for j in plan_jobs(["open_drawer"], 2, [0], video="none"))
     assert jobs[0].scene_seed != jobs[7].scene_seed          # seed 1 plays other scenes
 
 
@@ -181,7 +185,7 @@ def test_eval_au_prints_accuracy_per_task_and_writes_tables(runs, tmp_path, caps
 
 
 @pytest.mark.slow
-def test_eval_ee_rolls_out_in_two_processes_and_saves_a_video(runs, capsys):
+def test_eval_ee_rolls_out_in_two_processes_and_saves_a_video(runs, capsys, tmp_path):
     res = eval_json(capsys, "ee", "--checkpoint", runs["ee"], "--tasks", "open_drawer",
                     "--episodes", "1", "--seeds", "0,1", "--max-steps", "2", "--workers", "2")
     assert set(res) >= {"success_rate", "per_task"} and list(res["per_task"]) == ["open_drawer"]
@@ -192,6 +196,23 @@ def test_eval_ee_rolls_out_in_two_processes_and_saves_a_video(runs, capsys):
     for ep in saved["episodes"]:
         assert 1 <= ep["steps"] <= 2 and (ep["success"] or ep["failure_reason"])
     assert (out / "open_drawer.mp4").stat().st_size > 1000
+    import av
+    with av.open(str(out / "open_drawer.mp4")) as c:          # for people: >= 256 px
+        assert (c.streams.video[0].width, c.streams.video[0].height) == (256, 256)
+        frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+    # the instruction band on top (dark), the outcome held at the end (green / red text)
+    assert frames[0][:12].mean() < frames[0][40:].mean()
+    first = next(e for e in saved["episodes"] if e["eval_seed"] == 0 and e["index"] == 0)
+    bottom = frames[-1][-14:].reshape(-1, 3).astype(int)
+    hue = (bottom[:, 1] > 140) & (bottom[:, 0] < 90) if first["success"] else \
+        (bottom[:, 0] > 150) & (bottom[:, 1] < 90)
+    assert hue.sum() > 20
+    every = tmp_path / "all"
+    eval_json(capsys, "ee", "--checkpoint", runs["ee"], "--tasks", "open_drawer",
+              "--episodes", "2", "--max-steps", "1", "--workers", "1", "--videos",
+              "--out", str(every))
+    assert sorted(p.name for p in every.glob("*.mp4")) == [
+        "open_drawer_seed0_ep0.mp4", "open_drawer_seed0_ep1.mp4"]
 
 
 @pytest.mark.slow

@@ -18,7 +18,7 @@ from mn_sim.dataset import (DEPTH_SCALE, CorruptEpisodeError, DemoDataset,  # no
                             depth_to_rgb, episodes_dir, is_complete, load_episode, mask_to_rgb,
                             rgb_to_depth, rgb_to_mask, safe_load, safe_loads, write_episode)
 from mn_sim.dataset import writer as writer_mod  # noqa: E402
-from mn_sim.types import CAMERAS  # noqa: E402
+from mn_sim.types import CAMERAS, DATASET_CAMERAS  # noqa: E402
 
 
 def depth_tol(near, far, metres):
@@ -74,7 +74,7 @@ def test_write_then_load_roundtrip(tmp_path, demo):
     path = write_episode(demo, episodes_dir(tmp_path, demo.task), 3)
     assert path == tmp_path / "fake_reach" / "all_variations" / "episodes" / "episode3"
     n = len(demo.observations)
-    for cam in CAMERAS:
+    for cam in DATASET_CAMERAS:
         for kind in ("rgb", "depth", "mask"):
             assert sorted(os.listdir(path / f"{cam}_{kind}")) == sorted(f"{i}.png"
                                                                         for i in range(n))
@@ -88,7 +88,7 @@ def test_write_then_load_roundtrip(tmp_path, demo):
 
     ep = load_episode(path)
     assert (ep.task, ep.variation, ep.seed, ep.success, len(ep)) == ("fake_reach", 1, 7, True, n)
-    assert ep.descriptions == demo.descriptions and ep.cameras == list(CAMERAS)
+    assert ep.descriptions == demo.descriptions and ep.cameras == list(DATASET_CAMERAS)
     assert ep.keyframes == json.loads((path / "kfs.json").read_text())
     assert ep.keyframes and ep.keyframes[-1] == n - 1
     for i in (0, n // 2, n - 1):
@@ -99,7 +99,7 @@ def test_write_then_load_roundtrip(tmp_path, demo):
         assert got.gripper_open == want.gripper_open
         assert got.ignore_collisions == want.ignore_collisions
         assert got.misc["step"] == i and got.misc["phase"] == want.misc["phase"]
-        for cam in CAMERAS:
+        for cam in DATASET_CAMERAS:
             w, g = want.cameras[cam], got.cameras[cam]
             np.testing.assert_array_equal(g.rgb, w.rgb)
             np.testing.assert_array_equal(g.mask, w.mask)
@@ -117,11 +117,27 @@ def test_write_then_load_roundtrip(tmp_path, demo):
 def test_video_has_every_frame_at_the_recording_rate(tmp_path, demo):
     import av
     path = write_episode(demo, episodes_dir(tmp_path, demo.task), 0)
-    with av.open(str(path / "front.mp4")) as c:
+    with av.open(str(path / "observer.mp4")) as c:
         stream = c.streams.video[0]
         assert float(stream.average_rate) == 20.0
         frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
     assert len(frames) == len(demo.observations) and frames[0].shape == (16, 16, 3)
+
+
+def test_video_camera_is_the_observer_else_front(tmp_path):
+    """The observer's clips and the episode video come from the observer camera, also when a
+    policy opens the episode with only its own cameras; without it (RLBench data) from front."""
+    d = fake_demo_env.make_demo("fake_reach", 0, seed=1, frame_rate=20.0, image_size=16)
+    p = write_episode(d, episodes_dir(tmp_path / "a", d.task), 0)
+    ep = load_episode(p, cameras=["front", "wrist"])
+    assert ep.cameras == ["front", "wrist"] and ep.video_camera == "observer"
+    assert ep.video_path.name == "observer.mp4"
+    np.testing.assert_array_equal(ep.rgb("observer", 3), d.observations[3].cameras["observer"].rgb)
+    q = write_episode(d, episodes_dir(tmp_path / "b", d.task), 0, cameras=["front", "wrist"])
+    ep = load_episode(q)
+    assert ep.video_camera == "front" and ep.video_path.name == "front.mp4"
+    with pytest.raises(KeyError, match="observer"):
+        ep.rgb("observer", 0)
 
 
 def test_keyframe_only_demo(tmp_path):
@@ -131,7 +147,7 @@ def test_keyframe_only_demo(tmp_path):
     ep = load_episode(path)
     assert ep.frame_rate is None and ep.keyframes == d.action_frames
     assert ep.mask("front", 0) is None and not (path / "front_mask").exists()
-    with av.open(str(path / "front.mp4")) as c:
+    with av.open(str(path / "observer.mp4")) as c:
         assert float(c.streams.video[0].average_rate) == 4.0
         assert sum(1 for _ in c.decode(video=0)) == len(d.observations)
 
