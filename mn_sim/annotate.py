@@ -84,7 +84,7 @@ def contact_sheet(rows: Sequence[tuple[str, np.ndarray, np.ndarray]], title: str
     d = ImageDraw.Draw(sheet)
     d.text((5, 4), title, font=font, fill=(255, 255, 255))
     for c, (label, first, last) in enumerate(rows):
-        for r, (frame, tag) in enumerate(((first, "start"), (last, "end"))):
+        for r, (frame, tag) in enumerate(((first, "start"), (last, "end (arm translucent)"))):
             im = Image.fromarray(frame).resize((thumb, thumb), Image.BILINEAR)
             im = Image.fromarray(caption(np.asarray(im), label if r == 0 else "", tag))
             sheet.paste(im, (c * thumb, title_h + r * thumb))

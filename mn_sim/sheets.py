@@ -13,6 +13,7 @@ import numpy as np
 
 MAX_VARIATIONS = 6
 SEED_TRIES = 5          # an expert that fails on a seed gets the next one (the sheet shows success)
+ROBOT_ALPHA = 0.3       # the last frame draws the arm translucent: what it holds or covers shows
 
 
 def sheet_variations(count: int, k: int = MAX_VARIATIONS) -> list[int]:
@@ -34,7 +35,8 @@ def expert_frames(env, task: str, variation: int, seed: int, size: int):
             break
     else:
         success = env.task.success()
-    return first, env.render(size, OBSERVER_CAMERA), success, info["descriptions"]
+    last = env.sim.render_rgb(OBSERVER_CAMERA, size, robot_alpha=ROBOT_ALPHA)
+    return first, last, success, info["descriptions"]
 
 
 def make_sheet(task: str, out_dir: str, size: int = 256, thumb: int = 192) -> dict:
@@ -56,8 +58,7 @@ def make_sheet(task: str, out_dir: str, size: int = 256, thumb: int = 192) -> di
             shown.append({"variation": v, "seed": seed, "success": ok, "instruction": desc[0]})
     finally:
         env.close()
-    sheet = contact_sheet(rows, f"{task} ({count} variations; observer camera, start / end)",
-                          thumb)
+    sheet = contact_sheet(rows, f"{task} ({count} variations)", thumb)
     out = Path(out_dir) / f"{task}.png"
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")

@@ -410,9 +410,18 @@ class Sim:
         T[:3, 3] = d.cam_xpos[cid]
         return K, T
 
-    def render_rgb(self, camera: str, size: int) -> np.ndarray:
+    def render_rgb(self, camera: str, size: int, robot_alpha: float = 1.0) -> np.ndarray:
         """One RGB image of `camera` at size x size (videos and images for people; observations
-        use render_cameras at the sim's image size)."""
+        use render_cameras at the sim's image size). robot_alpha < 1 draws the robot
+        translucent, so what it holds or covers shows (contact sheets)."""
+        if robot_alpha < 1.0:
+            geoms = sorted(self.robot_geoms)
+            old = self.model.geom_rgba[geoms, 3].copy()
+            self.model.geom_rgba[geoms, 3] = old * robot_alpha
+            try:
+                return self.render_rgb(camera, size)
+            finally:
+                self.model.geom_rgba[geoms, 3] = old
         if size == self.image_size:
             r = self.renderer
         else:

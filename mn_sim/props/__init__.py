@@ -5,7 +5,9 @@ robot works from faces -x of the body frame; free objects have their origin at t
 unless the module says otherwise. Graspable geoms get stiff contacts (mn_sim.props.materials).
 
     blocks      5 cm cubes, sliding boxes          buttons   spring-loaded push buttons
-    drawers     chest of three drawers             grill     barbecue with a grate
-    jars        jar and screw-cap lid              safe      three-shelf safe with a door
+    brushes     push broom lying flat              dirt      crumbs that slide when swept
+    drawers     chest of three drawers             dustpans  tall and short, ramped mouth
+    grill       barbecue with a grate              jars      jar and screw-cap lid
+    pegs        three square spokes, square ring   safe      three-shelf safe with a door
     targets     flat coloured squares              taps      mixer tap with two levers
 """

@@ -8,7 +8,9 @@ from mn_sim.tasks.registry import get_task_class, parse_task_list, task_names
 
 REQUIRED = ["open_drawer", "slide_block_to_color_target", "push_buttons", "stack_blocks",
             "meat_off_grill", "turn_tap", "put_item_in_drawer", "close_jar", "reach_and_drag",
-            "put_money_in_safe"]
+            "put_money_in_safe", "sweep_to_dustpan_of_size", "light_bulb_in",
+            "place_wine_at_rack_location", "put_groceries_in_cupboard",
+            "place_shape_in_shape_sorter", "insert_onto_square_peg", "stack_cups", "place_cups"]
 # RLBench's variation counts and canonical instruction of variation 0 (rlbench/tasks/*.py)
 EXPECTED = {
     "open_drawer": (3, "open the bottom drawer"),
@@ -21,6 +23,8 @@ EXPECTED = {
     "close_jar": (20, "close the red jar"),
     "reach_and_drag": (20, "use the stick to drag the cube onto the red target"),
     "put_money_in_safe": (3, "put the money away in the safe on the bottom shelf"),
+    "sweep_to_dustpan_of_size": (2, "sweep dirt to the tall dustpan"),
+    "insert_onto_square_peg": (20, "put the ring on the red spoke"),
 }
 
 
