@@ -11,7 +11,9 @@ Published by the sim node, all with one header stamp per observation:
     gripper_state              std_msgs/Bool, True = open
     task_status                std_msgs/String JSON (latched): task, variation, instruction,
                                episode, step, done, success, failure_reason, stamp_ns
-    video                      sensor_msgs/Image rgb8: front camera while the arm moves
+    video                      sensor_msgs/Image rgb8: observer camera (image size, what the
+                               observer watches) after each step and while the arm moves
+    video/display              the same frames at 256x256, for people (display_size; 0 = off)
 Commands (reliable QoS):
     target_pose                geometry_msgs/PoseStamped: next keyframe (executes on receipt)
     gripper_command            std_msgs/Bool, True = open (applies to the next target)

@@ -4,6 +4,7 @@ render_fps_4cam            4-camera RGB-D frames per second at 128x128 (goal >= 
 realtime_factor            simulated seconds per wall second of physics with the arm moving
 episodes_per_min_keyframes collection rate with both workers, keyframe-only frames (goal >= 20)
 episodes_per_min_default   the same at the default frame rate (20 Hz)
+episodes_per_min_per_task  (--per-task) {task: rate} with one worker at 20 Hz, task by task
 """
 from __future__ import annotations
 
@@ -58,7 +59,25 @@ def bench_collect(tasks: list[str], episodes_per_task: int, frame_rate: float | 
     return summary.written / dt * 60.0
 
 
-def run_all(tasks: list[str], episodes_per_task: int = 4, workers: int = 2) -> dict:
+def bench_collect_per_task(tasks: list[str], episodes_per_task: int,
+                           frame_rate: float | None = 20.0, progress: bool = True) -> dict:
+    """{task: episodes/min} collecting each task alone with one worker (all cameras the
+    default collection writes, dataset on disk)."""
+    import sys
+    out = {}
+    for i, t in enumerate(tasks):
+        out[t] = bench_collect([t], episodes_per_task, frame_rate, workers=0)
+        if progress:
+            print(f"[{i + 1}/{len(tasks)}] {t}: {out[t]:.1f} episodes/min", file=sys.stderr,
+                  flush=True)
+    return out
+
+
+def run_all(tasks: list[str], episodes_per_task: int = 4, workers: int = 2,
+            per_task: bool = False) -> dict:
+    if per_task:
+        return {"episodes_per_min_per_task": bench_collect_per_task(tasks, episodes_per_task),
+                "workers": 1, "frame_rate": 20.0, "episodes_per_task": episodes_per_task}
     return {
         "render_fps_4cam": bench_render(tasks[0]),
         "realtime_factor": bench_physics(tasks[0]),

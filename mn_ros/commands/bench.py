@@ -1,6 +1,7 @@
 """`mn bench sim|train|ros`: benchmarks that print numbers (and ratios measured in the same run).
 
     mn bench sim [--json] [--tasks open_drawer,...] [--episodes-per-task 4]
+    mn bench sim --per-task --tasks all [--json]   # collection episodes/min of each task
     mn bench ros [--json] [--checkpoint RUN] [--trials 100]
     mn bench train [--json] [--steps 5] [--latency-reps 20]
 """
@@ -18,6 +19,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tasks", default="open_drawer,turn_tap,push_buttons,stack_blocks",
                         help="tasks used for the collection rate (those that exist are used)")
     parser.add_argument("--episodes-per-task", type=int, default=4)
+    parser.add_argument("--per-task", action="store_true",
+                        help="sim: collection rate of each task alone (one process, 20 Hz)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--steps", type=int, default=5, help="train: timed steps per mode")
     parser.add_argument("--warmup", type=int, default=2, help="train: untimed steps per mode")
@@ -49,10 +52,16 @@ def run(args: argparse.Namespace) -> int:
         from mn_sim.bench import run_all
         from mn_sim.tasks.registry import task_names
         wanted = [t for t in args.tasks.split(",") if t]
-        tasks = [t for t in wanted if t in task_names()] or ["open_drawer"]
-        res = run_all(tasks, args.episodes_per_task, args.workers)
+        tasks = list(task_names()) if wanted == ["all"] else \
+            [t for t in wanted if t in task_names()] or ["open_drawer"]
+        res = run_all(tasks, args.episodes_per_task, args.workers, args.per_task)
         if args.json:
             print(json.dumps(res))
+        elif args.per_task:
+            print(f"collection, one process, 20 Hz frames, {args.episodes_per_task} episodes "
+                  "per task:")
+            for t, r in res["episodes_per_min_per_task"].items():
+                print(f"  {t:<30} {r:6.1f} episodes/min")
         else:
             print(f"tasks: {', '.join(tasks)}; {args.workers} workers")
             print(f"render, 4 cameras RGB-D 128x128 : {res['render_fps_4cam']:8.1f} frames/s (goal >= 14)")
