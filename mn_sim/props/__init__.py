@@ -10,4 +10,5 @@ unless the module says otherwise. Graspable geoms get stiff contacts (mn_sim.pro
     grill       barbecue with a grate              jars      jar and screw-cap lid
     pegs        three square spokes, square ring   safe      three-shelf safe with a door
     targets     flat coloured squares              taps      mixer tap with two levers
+    wine        wine bottle, three-slot rack
 """

@@ -25,6 +25,7 @@ EXPECTED = {
     "put_money_in_safe": (3, "put the money away in the safe on the bottom shelf"),
     "sweep_to_dustpan_of_size": (2, "sweep dirt to the tall dustpan"),
     "insert_onto_square_peg": (20, "put the ring on the red spoke"),
+    "place_wine_at_rack_location": (3, "stack the wine bottle to the middle of the rack"),
 }
 
 
