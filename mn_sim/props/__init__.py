@@ -5,7 +5,8 @@ robot works from faces -x of the body frame; free objects have their origin at t
 unless the module says otherwise. Graspable geoms get stiff contacts (mn_sim.props.materials).
 
     blocks      5 cm cubes, sliding boxes          buttons   spring-loaded push buttons
-    brushes     push broom lying flat              dirt      crumbs that slide when swept
+    brushes     push broom lying flat              bulbs     light bulbs on coloured stands
+    dirt        crumbs that slide when swept       lamps     lamp with a screw-in socket
     drawers     chest of three drawers             dustpans  tall and short, ramped mouth
     grill       barbecue with a grate              jars      jar and screw-cap lid
     pegs        three square spokes, square ring   safe      three-shelf safe with a door

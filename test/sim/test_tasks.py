@@ -26,6 +26,7 @@ EXPECTED = {
     "sweep_to_dustpan_of_size": (2, "sweep dirt to the tall dustpan"),
     "insert_onto_square_peg": (20, "put the ring on the red spoke"),
     "place_wine_at_rack_location": (3, "stack the wine bottle to the middle of the rack"),
+    "light_bulb_in": (20, "screw in the red light bulb"),
 }
 
 
