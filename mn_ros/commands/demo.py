@@ -129,10 +129,10 @@ def run(args: argparse.Namespace) -> int:
         if result.frames:
             from mn_sim.annotate import annotate_episode
             st = result.status
-            frames = annotate_episode(result.frames, result.instruction,
-                                      bool(st.get("success")) if st.get("done") else None,
-                                      st.get("failure_reason", ""), result.video_fps)
-            video = S.write_video(cfg.video_path, frames, result.video_fps)
+            result.frames = annotate_episode(result.frames, result.instruction,
+                                             bool(st.get("success")) if st.get("done") else None,
+                                             st.get("failure_reason", ""), result.video_fps)
+            video = S.write_video(cfg.video_path, result.frames, result.video_fps)
         seconds["total"] = time.monotonic() - t0
         summary = S.build_summary(cfg, data, ckpt, shown, exec_seed, result, video, seconds,
                                   domain, args.namespace, args.threshold)

@@ -62,8 +62,14 @@ def test_demo_story_end_to_end_then_reuse_and_resume(tmp_path):
     import av
     with av.open(ex["video"]) as c:
         frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
-    assert len(frames) == ex["video_frames"] >= 2 and frames[0].shape == (128, 128, 3)
+    assert len(frames) == ex["video_frames"] >= 2 and frames[0].shape == (256, 256, 3)
     assert np.ptp(frames[0]) > 0
+    # for people: the instruction on a dark band on top, the outcome in green/red at the end
+    assert frames[0][:12].mean() < frames[0][40:].mean()
+    bottom = frames[-1][-14:].reshape(-1, 3).astype(int)
+    hue = (bottom[:, 1] > 140) & (bottom[:, 0] < 90) if ex["success"] else \
+        (bottom[:, 0] > 150) & (bottom[:, 1] < 90)
+    assert hue.sum() > 20
     # the graph was the mirror profile on the requested domain, and nothing survives it
     ros = s["ros"]
     assert ros["domain_id"] == domain

@@ -27,6 +27,7 @@ EXPECTED = {
     "insert_onto_square_peg": (20, "put the ring on the red spoke"),
     "place_wine_at_rack_location": (3, "stack the wine bottle to the middle of the rack"),
     "light_bulb_in": (20, "screw in the red light bulb"),
+    "stack_cups": (20, "stack the other cups on top of the red cup"),
 }
 
 
