@@ -6,10 +6,11 @@ unless the module says otherwise. Graspable geoms get stiff contacts (mn_sim.pro
 
     blocks      5 cm cubes, sliding boxes          buttons   spring-loaded push buttons
     brushes     push broom lying flat              bulbs     light bulbs on coloured stands
-    cups        nesting tapered cups
+    cupboard    open cabinet on a stand            cups      nesting tapered cups
     dirt        crumbs that slide when swept       lamps     lamp with a screw-in socket
     drawers     chest of three drawers             dustpans  tall and short, ramped mouth
-    grill       barbecue with a grate              jars      jar and screw-cap lid
+    grill       barbecue with a grate              groceries nine boxes, cans and a bottle
+    jars        jar and screw-cap lid
     pegs        three square spokes, square ring   safe      three-shelf safe with a door
     targets     flat coloured squares              taps      mixer tap with two levers
     wine        wine bottle, three-slot rack

@@ -28,6 +28,7 @@ EXPECTED = {
     "place_wine_at_rack_location": (3, "stack the wine bottle to the middle of the rack"),
     "light_bulb_in": (20, "screw in the red light bulb"),
     "stack_cups": (20, "stack the other cups on top of the red cup"),
+    "put_groceries_in_cupboard": (9, "put the crackers in the cupboard"),
 }
 
 
