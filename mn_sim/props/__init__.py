@@ -12,6 +12,7 @@ unless the module says otherwise. Graspable geoms get stiff contacts (mn_sim.pro
     grill       barbecue with a grate              groceries nine boxes, cans and a bottle
     jars        jar and screw-cap lid
     pegs        three square spokes, square ring   safe      three-shelf safe with a door
+    shapes      cube, cylinder, prism, star, moon  shape_sorter  box with a hole per shape
     targets     flat coloured squares              taps      mixer tap with two levers
     wine        wine bottle, three-slot rack
 """

@@ -29,6 +29,7 @@ EXPECTED = {
     "light_bulb_in": (20, "screw in the red light bulb"),
     "stack_cups": (20, "stack the other cups on top of the red cup"),
     "put_groceries_in_cupboard": (9, "put the crackers in the cupboard"),
+    "place_shape_in_shape_sorter": (5, "put the cube in the shape sorter"),
 }
 
 
