@@ -29,7 +29,7 @@ def _band(draw: ImageDraw.ImageDraw, text: str, width: int, y: int, font, fill, 
     """A dark band with `text` (wrapped) starting at row y (top=True) or ending at row y."""
     line_h = font.getbbox("Ag")[3] + 3
     chars = max(8, int(width / max(1, font.getlength("n"))) - 2)
-    lines = textwrap.wrap(text, chars)[:3] or [""]
+    lines = textwrap.wrap(text, chars)[:4] or [""]
     h = line_h * len(lines) + 6
     y0 = y if top else y - h
     draw.rectangle((0, y0, width, y0 + h), fill=(0, 0, 0, 150))

@@ -10,7 +10,7 @@ unless the module says otherwise. Graspable geoms get stiff contacts (mn_sim.pro
     dirt        crumbs that slide when swept       lamps     lamp with a screw-in socket
     drawers     chest of three drawers             dustpans  tall and short, ramped mouth
     grill       barbecue with a grate              groceries nine boxes, cans and a bottle
-    jars        jar and screw-cap lid
+    jars        jar and screw-cap lid              mugs      mugs with handles, mug tree
     pegs        three square spokes, square ring   safe      three-shelf safe with a door
     shapes      cube, cylinder, prism, star, moon  shape_sorter  box with a hole per shape
     targets     flat coloured squares              taps      mixer tap with two levers

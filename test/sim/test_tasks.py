@@ -30,6 +30,7 @@ EXPECTED = {
     "stack_cups": (20, "stack the other cups on top of the red cup"),
     "put_groceries_in_cupboard": (9, "put the crackers in the cupboard"),
     "place_shape_in_shape_sorter": (5, "put the cube in the shape sorter"),
+    "place_cups": (3, "place 1 cup on the cup holder"),
 }
 
 
