@@ -1,7 +1,8 @@
 """`mn experts`: run every task's scripted expert and print the success table.
 
     mn experts --episodes 25           table (goal: >= 95% for every task)
-    mn experts --episodes 25 --json    {"<task>": {"success_rate": r, "episodes": n}, ...}
+    mn experts --episodes 25 --json    {"<task>": {"success_rate": r, "episodes": n,
+                                        "seconds_per_episode": s, "failures": {...}}, ...}
 """
 from __future__ import annotations
 
@@ -27,8 +28,8 @@ def run(args: argparse.Namespace) -> int:
     res = evaluate_experts(parse_task_list(args.tasks), args.episodes, args.seed, args.workers,
                            progress=not args.json)
     if args.json:
-        print(json.dumps({t: {"success_rate": r["success_rate"], "episodes": r["episodes"]}
-                          for t, r in res.items()}))
+        keys = ("success_rate", "episodes", "seconds_per_episode", "failures")
+        print(json.dumps({t: {k: r[k] for k in keys} for t, r in res.items()}))
         return 0
     width = max(len(t) for t in res)
     print(f"{'task':<{width}}  success  episodes  s/episode  failures")
