@@ -32,8 +32,10 @@ class Demo:
         return (len(self.times) - 1) / span if span > 0 else DEFAULT_RATE
 
 
-def load_demo(source, camera: str = "front", bag_topic: str = "") -> Demo:
-    """Frames and times of ``source``; raises FileNotFoundError / ValueError saying why not."""
+def load_demo(source, camera: str = "", bag_topic: str = "") -> Demo:
+    """Frames and times of ``source``; raises FileNotFoundError / ValueError saying why not.
+    ``camera`` of an episode folder: default its video camera (observer, else front), the
+    one the observer was trained on."""
     p = Path(source).expanduser()
     if not str(source).strip():
         raise ValueError("no demonstration given: pass an mp4, an episode folder or a bag")
@@ -74,6 +76,7 @@ def _load_video(path: Path) -> Demo:
 def _load_episode(path: Path, camera: str) -> Demo:
     from mn_sim.dataset.reader import Episode
     ep = Episode(path)
+    camera = camera or ep.video_camera
     if camera not in ep.cameras:
         raise ValueError(f"episode {path} has no {camera!r} camera (it has {ep.cameras})")
     rate = float(ep.frame_rate or DEFAULT_RATE)

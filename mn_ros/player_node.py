@@ -28,7 +28,8 @@ class PlayerNode(ManagedNode):
         self.topic = p("topic", "video", "image topic to publish on", read_only=True)
         self.rate = p("rate_hz", 0.0, "frame rate (0 = the source's own timing)", low=0.0,
                       high=1000.0)
-        self.camera = p("camera", "front", "camera of an episode folder")
+        self.camera = p("camera", "", "camera of an episode folder (default: its video "
+                        "camera, observer else front: what the observer was trained on)")
         self.bag_topic = p("bag_topic", "", "image topic in a bag (default: its video topic, "
                            "else its first image topic)")
         self.loop = p("loop", False, "play again from the start when done")

@@ -21,7 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "'video')")
     parser.add_argument("--rate", type=float, default=None, metavar="HZ",
                         help="frame rate (default: the source's own timing)")
-    parser.add_argument("--camera", default=None, help="camera of an episode folder (front)")
+    parser.add_argument("--camera", default=None, help="camera of an episode folder (default: observer, else front)")
     parser.add_argument("--bag-topic", default=None, help="image topic inside a bag")
     parser.add_argument("--loop", action="store_true", help="play until Ctrl-C")
     parser.add_argument("--wait", type=int, default=None, metavar="N",

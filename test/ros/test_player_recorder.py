@@ -48,8 +48,11 @@ def test_demo_sources_video_and_episode(tmp_path):
     ep = write_episode(demo, tmp_path / "episodes", 0, masks=False, video=False)
     d = load_demo(ep)
     assert d.kind == "episode" and len(d.frames) == len(demo.observations)
-    np.testing.assert_array_equal(d.frames[3], demo.observations[3].cameras["front"].rgb)
+    # by default the camera the observer trains on (observer; front where there is none)
+    np.testing.assert_array_equal(d.frames[3], demo.observations[3].cameras["observer"].rgb)
     assert d.rate == pytest.approx(20.0)
+    front = load_demo(ep, camera="front")
+    np.testing.assert_array_equal(front.frames[3], demo.observations[3].cameras["front"].rgb)
     with pytest.raises(ValueError, match="has no 'overhead' camera"):
         load_demo(ep, camera="overhead")
     with pytest.raises(FileNotFoundError, match="does not exist"):
