@@ -203,7 +203,7 @@ def test_eval_ee_rolls_out_in_two_processes_and_saves_a_video(runs, capsys, tmp_
     # the instruction band on top (dark), the outcome held at the end (green / red text)
     assert frames[0][:12].mean() < frames[0][40:].mean()
     first = next(e for e in saved["episodes"] if e["eval_seed"] == 0 and e["index"] == 0)
-    bottom = frames[-1][-14:].reshape(-1, 3).astype(int)
+    bottom = frames[-1][-22:].reshape(-1, 3).astype(int)   # the outcome band
     hue = (bottom[:, 1] > 140) & (bottom[:, 0] < 90) if first["success"] else \
         (bottom[:, 0] > 150) & (bottom[:, 1] < 90)
     assert hue.sum() > 20

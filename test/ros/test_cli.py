@@ -45,7 +45,10 @@ def test_experts_json_format():
     out = mn("experts", "--tasks", "open_drawer", "--episodes", "3", "--json", "--workers", "1")
     assert out.returncode == 0, out.stderr
     res = json.loads(out.stdout)
-    assert res == {"open_drawer": {"success_rate": 1.0, "episodes": 3}}
+    r = res.pop("open_drawer")
+    assert not res and r["seconds_per_episode"] > 0
+    assert {k: r[k] for k in ("success_rate", "episodes", "failures")} == {
+        "success_rate": 1.0, "episodes": 3, "failures": {}}
 
 
 @pytest.mark.slow

@@ -66,7 +66,7 @@ def test_demo_story_end_to_end_then_reuse_and_resume(tmp_path):
     assert np.ptp(frames[0]) > 0
     # for people: the instruction on a dark band on top, the outcome in green/red at the end
     assert frames[0][:12].mean() < frames[0][40:].mean()
-    bottom = frames[-1][-14:].reshape(-1, 3).astype(int)
+    bottom = frames[-1][-22:].reshape(-1, 3).astype(int)   # the outcome band
     hue = (bottom[:, 1] > 140) & (bottom[:, 0] < 90) if ex["success"] else \
         (bottom[:, 0] > 150) & (bottom[:, 1] < 90)
     assert hue.sum() > 20
