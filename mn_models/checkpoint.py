@@ -40,8 +40,12 @@ def tokenizer_identity(context_length: int) -> dict:
             "vocab_sha256": hashlib.sha256(Path(path).read_bytes()).hexdigest()}
 
 
-def atomic_folder(final: Path, write) -> Path:
-    """Call write(tmp_dir) then move tmp_dir to `final` (replacing it)."""
+def atomic_folder(final, write) -> Path:
+    """Call write(tmp_dir), then move tmp_dir to `final`, replacing a folder already there.
+
+    The one helper for every folder the project writes (checkpoints, save_pretrained of the
+    recognizer and the policy): a reader sees the old folder or the new one, never a half
+    written one; if write() fails nothing changes and the temporary folder is removed."""
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
@@ -49,8 +53,13 @@ def atomic_folder(final: Path, write) -> Path:
         write(tmp)
         if final.exists():
             old = final.with_name(f".{final.name}.old-{os.getpid()}")
+            shutil.rmtree(old, ignore_errors=True)  # left over by an interrupted save
             os.replace(final, old)
-            os.replace(tmp, final)
+            try:
+                os.replace(tmp, final)
+            except BaseException:
+                os.replace(old, final)  # put the previous folder back
+                raise
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(tmp, final)

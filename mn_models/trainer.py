@@ -7,7 +7,9 @@ contrastive losses then come from the global batch.
 
 The run folder holds config.yaml (resolved), checkpoints/step_<N>/ (see checkpoint.py),
 metrics.jsonl and TensorBoard logs (tb/). `--resume` continues from the latest checkpoint and
-reproduces the losses of an uninterrupted run exactly.
+reproduces the losses of an uninterrupted run exactly; rows logged after that checkpoint (the run
+went on past it before it stopped) are dropped from metrics.jsonl and TensorBoard first, so every
+step is logged once.
 """
 from __future__ import annotations
 
@@ -121,6 +123,8 @@ class Trainer:
         self.tb = None
         if self.rank == 0:
             self.run_dir.mkdir(parents=True, exist_ok=True)
+            if resume:
+                truncate_metrics(self.run_dir / "metrics.jsonl", self.step)
             (self.run_dir / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
 
     # ------------------------------------------------------------------ set-up
@@ -141,12 +145,8 @@ class Trainer:
         kw = dict(tasks=cfg.tasks or None, val_fraction=cfg.val_fraction, seed=cfg.seed,
                   clip_size=self.rcfg.image_size, cameras=tuple(self.pcfg.cameras),
                   need_samples=need_samples, need_clips=need_clips, policy_views=views)
+        # training reads only the train split; `mn eval --split val` reads the held-out one
         self.train_data = MirrorData(cfg.data, split="train", **kw)
-        vocab = dict(instructions=self.train_data.instructions, tasks_vocab=self.train_data.tasks)
-        try:
-            self.val_data = MirrorData(cfg.data, split="val", **kw, **vocab)
-        except FileNotFoundError:
-            self.val_data = None
         if len(self.train_data) == 0:
             raise TrainingError(f"the train split of {cfg.data} is empty")
 
@@ -306,7 +306,9 @@ class Trainer:
         cfg = self.cfg
         from torch.utils.tensorboard import SummaryWriter
         if self.rank == 0:
-            self.tb = SummaryWriter(str(self.run_dir / "tb"))
+            # a resumed run drops the events logged after its checkpoint (steps > self.step)
+            self.tb = SummaryWriter(str(self.run_dir / "tb"),
+                                    purge_step=self.step + 1 if self.resume else None)
         metrics_path = self.run_dir / "metrics.jsonl"
         self.model.train()
         if cfg.mode == "probe":
@@ -357,6 +359,33 @@ class Trainer:
         if self.rank == 0 and self.tb is not None:
             self.tb.close()
         return logs
+
+
+def truncate_metrics(path: Path, step: int) -> int:
+    """Keep the rows of metrics.jsonl up to `step` (the checkpoint a run resumes from) and drop
+    the later ones, which the resumed run logs again; a torn last line (killed mid-write) goes
+    too. Rewritten atomically. Returns the number of rows dropped."""
+    path = Path(path)
+    if not path.is_file():
+        return 0
+    keep, dropped = [], 0
+    for line in path.read_text().splitlines():
+        try:
+            row_step = json.loads(line)["step"]
+        except (json.JSONDecodeError, KeyError, TypeError):
+            dropped += bool(line.strip())
+            continue
+        if row_step <= step:
+            keep.append(line)
+        else:
+            dropped += 1
+    if dropped:
+        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+        tmp.write_text("".join(x + "\n" for x in keep))
+        os.replace(tmp, path)
+        log.info("resuming at step %d: dropped %d rows of %s logged after it", step, dropped,
+                 path)
+    return dropped
 
 
 def train(cfg: TrainConfig, run_dir, resume: bool = False) -> dict:

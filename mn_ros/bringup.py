@@ -123,13 +123,12 @@ class Supervisor:
 
 
 def child_env(base: dict | None = None) -> dict:
-    """The children's environment: unbuffered output, no colours, loopback-friendly DDS
-    defaults (kept if already set: ROS_AUTOMATIC_DISCOVERY_RANGE, FASTDDS_BUILTIN_TRANSPORTS)."""
+    """The children's environment: unbuffered output, no colours, and mn's defaults
+    (mn_ros/environment.py: rendering backend, loopback-friendly DDS, offline flags) where
+    the user left them unset."""
+    from mn_ros.environment import apply_defaults
     env = dict(os.environ if base is None else base)
     env["PYTHONUNBUFFERED"] = "1"
     env["RCUTILS_COLORIZED_OUTPUT"] = "0"
-    env.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
-    env.setdefault("FASTDDS_BUILTIN_TRANSPORTS", "UDPv4")
-    env.setdefault("MUJOCO_GL", "egl")
-    env.setdefault("PYOPENGL_PLATFORM", "egl")
+    apply_defaults(env)
     return env

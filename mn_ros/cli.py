@@ -4,12 +4,18 @@ Each subcommand lives in mn_ros/commands/<name>.py with:
     HELP = "one line"
     def add_arguments(parser: argparse.ArgumentParser) -> None
     def run(args: argparse.Namespace) -> int
+
+`main` first sets the environment defaults of mn_ros/environment.py (headless EGL rendering,
+localhost ROS 2 discovery over UDPv4, offline Hugging Face flags) where the user has not set
+them, before any subcommand imports mujoco or rclpy; the processes mn starts inherit them.
 """
 from __future__ import annotations
 
 import argparse
 import importlib
 import sys
+
+from mn_ros.environment import apply_defaults
 
 # name -> one-line help (shown without importing the module)
 COMMANDS = {
@@ -36,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    apply_defaults()   # before a subcommand's module imports mujoco or rclpy
     parser = build_parser()
     # Two-phase parse: find the subcommand, then let its module add its own arguments.
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:

@@ -216,8 +216,7 @@ def _info(path, trained_now: int = 0, seconds: float = 0.0) -> CheckpointInfo:
 
 def _compatible(old: dict, new: dict) -> list[str]:
     """Settings (besides steps and bookkeeping) in which a run folder differs from ``new``."""
-    free = {"steps", "log_every", "ckpt_every", "keep_checkpoints", "threads", "eval_every",
-            "data"}   # data: the demo's own folder, wherever --out is given from
+    free = {"steps", "log_every", "ckpt_every", "keep_checkpoints", "threads", "data"}   # data: the demo's own folder, wherever --out is given from
     return [f"{k}: {old.get(k)!r} -> {v!r}" for k, v in new.items()
             if k not in free and old.get(k) != v]
 

@@ -469,6 +469,8 @@ def collect(config: CollectConfig, env_factory: Callable | None = None, catalog=
     catalog = catalog if catalog is not None else _load_object(config.catalog)
     config.tasks = resolve_tasks(config.tasks, catalog)
     summary = CollectSummary()
+    for task in config.tasks:   # bad variations are refused before --out is created
+        task_variations(task, config.variations, catalog)
     with _Lock(config.out):
         all_jobs = plan(config, catalog)
         summary.planned = len(all_jobs)

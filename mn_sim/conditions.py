@@ -47,25 +47,6 @@ class NothingGrasped(Condition):
         return len(sim.grasped_bodies()) == 0
 
 
-class GraspedCondition(Condition):
-    def __init__(self, body: str):
-        self.body = body
-
-    def condition_met(self, sim) -> bool:
-        return sim.model.body(self.body).id in sim.grasped_bodies()
-
-
-class ContactCondition(Condition):
-    """Two bodies touch (e.g. a block resting on a target or on another block)."""
-
-    def __init__(self, body_a: str, body_b: str):
-        self.a, self.b = body_a, body_b
-
-    def condition_met(self, sim) -> bool:
-        a, b = sim.model.body(self.a).id, sim.model.body(self.b).id
-        return len(sim.contacts_between({a}, {b})) > 0
-
-
 class OrderedConditions(Condition):
     """Each sub-condition must become true in order; once met, it stays met (latched).
 

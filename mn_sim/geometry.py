@@ -64,6 +64,16 @@ def rot_z(theta: float) -> np.ndarray:
     return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
 
 
+def yaw_quat_wxyz(yaw: float) -> np.ndarray:
+    """Rotation by `yaw` (rad) about world z as a MuJoCo quaternion (w, x, y, z)."""
+    return np.array([np.cos(yaw / 2), 0.0, 0.0, np.sin(yaw / 2)])
+
+
+def yaw_of(m) -> float:
+    """Heading (rad) of a rotation matrix: the angle of its x axis about world z."""
+    return float(np.arctan2(m[1, 0], m[0, 0]))
+
+
 def rot_x(theta: float) -> np.ndarray:
     c, s = np.cos(theta), np.sin(theta)
     return np.array([[1.0, 0.0, 0.0], [0.0, c, -s], [0.0, s, c]])

@@ -4,7 +4,10 @@ Episode k of evaluation seed s on task t: variation k % variation_count (round-r
 ``rollout_seed(s, t, k)`` (a hash kept apart from the collection seeds, so the scenes are unseen).
 Each step the policy gets the observation and the tokens of the canonical instruction
 (descriptions[0]) and its 9-vector is executed by the planner; the episode ends on success, on a
-planning failure (a failure), or after `max_steps` actions (a failure).
+planning failure (a failure), or after `max_steps` actions (a failure). Only those, the task's
+own failure reasons, count as failed episodes: an exception raised by the policy or the simulator
+is a bug, and it stops the evaluation with a RolloutError that names the episode and carries the
+traceback (also from a worker process).
 
 Work is spread over `workers` spawned processes, each loading the checkpoint once and running
 torch on 1 thread (MuJoCo renders in the same process). Seeds are reported as mean ± 95% CI.
@@ -17,6 +20,7 @@ import multiprocessing as mp
 import os
 import sys
 import time
+import traceback
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Sequence
@@ -29,6 +33,12 @@ log = logging.getLogger("mn.eval.ee")
 VIDEO_FPS = 10.0   # frames per simulated second in the saved rollout videos
 
 
+class RolloutError(RuntimeError):
+    """The policy or the simulator raised during an episode: a bug, not a failed episode.
+    Deliberately not an EvalError/ValueError, so `mn eval` shows it with its traceback instead
+    of as a usage error."""
+
+
 @dataclass(frozen=True)
 class RolloutJob:
     task: str
@@ -37,6 +47,10 @@ class RolloutJob:
     index: int = 0          # episode index within (task, seed)
     eval_seed: int = 0
     video: str = ""         # mp4 to write: the observer camera at 256 px, captioned
+
+    def describe(self) -> str:
+        return (f"episode {self.index} of {self.task} (variation {self.variation}, "
+                f"evaluation seed {self.eval_seed}, scene seed {self.scene_seed})")
 
 
 def rollout_seed(seed: int, task: str, index: int) -> int:
@@ -152,11 +166,7 @@ class PolicyRunner:
         success, reason, steps = False, "", 0
         try:
             for steps in range(1, self.max_steps + 1):
-                try:
-                    action = self.act(obs, tokens)
-                except Exception as e:   # a broken prediction is a failed episode, not a crash
-                    reason = f"policy error: {type(e).__name__}: {e}"
-                    break
+                action = self.act(obs, tokens)   # an exception here is a bug: it propagates
                 obs, _, terminated, truncated, step_info = env.step(action)
                 if job.video:
                     frames.append(env.render())
@@ -189,6 +199,18 @@ class PolicyRunner:
         self.env.close()
 
 
+def play(runner: PolicyRunner, job: RolloutJob) -> dict:
+    """runner.run(job); an exception becomes a RolloutError naming the job, with the original
+    traceback in its message (so it survives the trip back from a worker process)."""
+    try:
+        return runner.run(job)
+    except Exception as e:
+        raise RolloutError(
+            f"{job.describe()} raised {type(e).__name__}: {e}. An exception in the policy or "
+            f"the simulator is a bug, not a failed episode, so the evaluation stopped. "
+            f"Traceback:\n{traceback.format_exc()}") from None
+
+
 _RUNNER: PolicyRunner | None = None
 _INIT_ERROR: str = ""
 
@@ -201,13 +223,14 @@ def _init_worker(checkpoint, image_size, max_steps):
     try:
         _RUNNER = PolicyRunner(checkpoint, image_size, max_steps, threads=1)
     except Exception as e:
-        _INIT_ERROR = f"{type(e).__name__}: {e}"
+        _INIT_ERROR = f"{type(e).__name__}: {e}\n{traceback.format_exc()}"
 
 
 def _work(job: RolloutJob) -> dict:
     if _RUNNER is None:
-        raise RuntimeError(f"rollout worker failed to start: {_INIT_ERROR}")
-    return _RUNNER.run(job)
+        raise RolloutError(f"the rollout worker for {job.describe()} failed to start: "
+                           f"{_INIT_ERROR}")
+    return play(_RUNNER, job)
 
 
 def run_jobs(checkpoint, jobs: Sequence[RolloutJob], image_size: int = 128, max_steps: int = 25,
@@ -231,15 +254,19 @@ def run_jobs(checkpoint, jobs: Sequence[RolloutJob], image_size: int = 128, max_
         runner = PolicyRunner(checkpoint, image_size, max_steps, threads=None)
         try:
             for i, j in enumerate(jobs):
-                report(i, runner.run(j))
+                report(i, play(runner, j))
         finally:
             runner.close()
     else:
         ctx = mp.get_context("spawn")
         with ctx.Pool(min(workers, len(jobs)), initializer=_init_worker,
                       initargs=(str(checkpoint), image_size, max_steps)) as pool:
-            for i, r in pool.imap_unordered(_indexed, [(i, j) for i, j in enumerate(jobs)]):
-                report(i, r)
+            try:
+                for i, r in pool.imap_unordered(_indexed, list(enumerate(jobs))):
+                    report(i, r)
+            except RolloutError as e:
+                # the message already holds the worker's traceback; drop the pool's copy
+                raise RolloutError(str(e)) from None
     return [results[i] for i in range(len(jobs))]
 
 

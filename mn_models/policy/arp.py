@@ -30,15 +30,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mn_models.checkpoint import atomic_folder
 from mn_models.policy import constants as K
 from mn_models.policy.augmentation import augment_se3
 from mn_models.policy.config import PolicyConfig
@@ -631,27 +629,13 @@ class ARPPolicy(nn.Module):
     def save_pretrained(self, path) -> Path:
         """Write ``config.json`` + ``model.safetensors`` into folder ``path`` atomically."""
         from safetensors.torch import save_file
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-        try:
+
+        def write(tmp: Path) -> None:
             (tmp / "config.json").write_text(json.dumps(
                 {"type": "arp_policy", "config": self.cfg.to_dict()}, indent=2))
             state = {k: v.detach().contiguous() for k, v in self.state_dict().items()}
             save_file(state, str(tmp / "model.safetensors"))
-            if path.exists():
-                old = path.with_name(f".{path.name}.old")
-                if old.exists():
-                    shutil.rmtree(old)
-                os.replace(path, old)
-                os.replace(tmp, path)
-                shutil.rmtree(old)
-            else:
-                os.replace(tmp, path)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        return path
+        return atomic_folder(Path(path), write)
 
     @classmethod
     def from_pretrained(cls, path, map_location="cpu") -> "ARPPolicy":

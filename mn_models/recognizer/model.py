@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from collections import OrderedDict
 from pathlib import Path
 from typing import Sequence
@@ -32,6 +30,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from transformers import CLIPTextConfig, CLIPTextModel
 
+from mn_models.checkpoint import atomic_folder
 from mn_models.losses import bidirectional_contrastive_loss
 from mn_models.recognizer.config import RecognizerConfig
 from mn_models.recognizer.tokenizer import EOT_ID, SOT_ID, ClipTokenizer, get_tokenizer
@@ -360,21 +359,12 @@ class Recognizer(nn.Module):
     def save_pretrained(self, folder: str | os.PathLike) -> Path:
         """Write config.json and model.safetensors into ``folder`` (replaced atomically)."""
         from safetensors.torch import save_file
-        folder = Path(folder)
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-        (tmp / CONFIG_NAME).write_text(json.dumps(self.config.to_dict(), indent=2))
-        state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
-        save_file(state, str(tmp / WEIGHTS_NAME))
-        if folder.exists():  # swap folders, then drop the old one
-            old = folder.with_name(f".{folder.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(folder, old)
-            os.replace(tmp, folder)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, folder)
-        return folder
+
+        def write(tmp: Path) -> None:
+            (tmp / CONFIG_NAME).write_text(json.dumps(self.config.to_dict(), indent=2))
+            state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
+            save_file(state, str(tmp / WEIGHTS_NAME))
+        return atomic_folder(Path(folder), write)
 
     @classmethod
     def from_pretrained(cls, folder: str | os.PathLike) -> "Recognizer":

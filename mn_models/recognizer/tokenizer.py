@@ -1,18 +1,23 @@
-"""CLIP's byte-level BPE tokenizer, offline, from the vocabulary file open_clip_torch ships.
+"""CLIP's byte-level BPE tokenizer: transformers' ``CLIPTokenizer``, built offline from the
+vocabulary file open_clip_torch ships.
 
-The vocabulary (``open_clip/bpe_simple_vocab_16e6.txt.gz``) is located with
-``importlib.util.find_spec`` so that open_clip itself is never imported (importing it pulls
-in torchvision, which does not work beside our torch). ``MN_CLIP_BPE_PATH`` overrides the
-location.
+The vocabulary (``open_clip/bpe_simple_vocab_16e6.txt.gz``, a header line then CLIP's 48,894
+merges) is located with ``importlib.util.find_spec`` so that open_clip itself is never
+imported (importing it pulls in torchvision, which does not work beside our torch).
+``MN_CLIP_BPE_PATH`` overrides the location. The id table is derived from it in memory the
+way CLIP orders it: 256 byte symbols, the same 256 with the end-of-word marker ``</w>``, one
+id per merge, then ``<|startoftext|>`` (49406) and ``<|endoftext|>`` (49407): 49,408 ids.
+transformers' ``CLIPTokenizer`` (backed by the ``tokenizers`` library) does the BPE; nothing
+is downloaded.
 
-Token ids follow OpenAI CLIP / ViCLIP: 256 byte symbols, the same 256 with an end-of-word
-marker ``</w>``, 48,894 merges, then ``<|startoftext|>`` (49406) and ``<|endoftext|>``
-(49407): 49,408 ids. A caption becomes ``[SOT] + bpe(caption) + [EOT]``, zero-padded to the
-context length; a caption that is too long is cut and its last kept token replaced by EOT
-(as ViCLIP does), so the text tower can always pool at the EOT position (the largest id).
+Text cleaning is the reference's (open_clip / OpenAI CLIP): ``ftfy.fix_text`` (curly quotes,
+mojibake, ligatures, NFC), HTML entities unescaped twice, whitespace collapsed, lower-cased.
 
-Text cleaning is CLIP's minus ftfy (used only if installed): HTML entities unescaped,
-whitespace collapsed, lower-cased.
+A caption becomes ``[SOT] + bpe(caption) + [EOT]``, zero-padded to the context length; a
+caption that is too long is cut and its last kept token replaced by EOT (as ViCLIP does), so
+the text tower can always pool at the EOT position (the largest id). The literal strings
+``<|startoftext|>``/``<|endoftext|>`` inside a caption map to their special ids (CLIP's
+original tokenizer and transformers do so; open_clip 3 spells its specials differently).
 """
 from __future__ import annotations
 
@@ -24,7 +29,6 @@ import os
 from pathlib import Path
 from typing import Sequence
 
-import regex
 import torch
 
 SOT_TOKEN = "<|startoftext|>"
@@ -36,14 +40,6 @@ DEFAULT_CONTEXT_LENGTH = 32  # ViCLIP's max_txt_l
 _NUM_MERGES = VOCAB_SIZE - 2 * 256 - 2  # 48894
 BPE_ENV_VAR = "MN_CLIP_BPE_PATH"
 BPE_FILENAME = "bpe_simple_vocab_16e6.txt.gz"
-
-# CLIP's pre-tokenization: special tokens, English contractions, letter runs, single digits,
-# runs of other non-space characters.
-_PATTERN = regex.compile(
-    r"""<\|startoftext\|>|<\|endoftext\|>|'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]"""
-    r"""|[^\s\p{L}\p{N}]+""",
-    regex.IGNORECASE,
-)
 
 
 def find_bpe_vocab() -> Path:
@@ -67,30 +63,29 @@ def find_bpe_vocab() -> Path:
         f"{BPE_ENV_VAR} to the file.")
 
 
-def bytes_to_unicode() -> dict[int, str]:
-    """Reversible map from the 256 byte values to printable unicode characters (GPT-2/CLIP).
+def read_bpe_vocab(path: str | os.PathLike) -> tuple[dict[str, int], list[tuple[str, str]]]:
+    """(token -> id, merges) of CLIP's vocabulary file, ids in CLIP's order."""
+    from transformers.convert_slow_tokenizer import bytes_to_unicode
+    with gzip.open(path, "rt", encoding="utf-8") as f:
+        lines = f.read().split("\n")
+    merges = [tuple(line.split()) for line in lines[1:1 + _NUM_MERGES]]
+    if len(merges) != _NUM_MERGES or any(len(m) != 2 for m in merges):
+        raise ValueError(f"{path} is not CLIP's BPE vocabulary (expected {_NUM_MERGES} "
+                         "merges of two symbols after the header line)")
+    symbols = list(bytes_to_unicode().values())
+    tokens = symbols + [s + "</w>" for s in symbols] + ["".join(m) for m in merges]
+    tokens += [SOT_TOKEN, EOT_TOKEN]
+    vocab = {tok: i for i, tok in enumerate(tokens)}
+    if len(vocab) != VOCAB_SIZE or vocab[SOT_TOKEN] != SOT_ID or vocab[EOT_TOKEN] != EOT_ID:
+        raise ValueError(f"{path} does not give CLIP's {VOCAB_SIZE} ids")
+    return vocab, merges
 
-    Printable latin-1 bytes map to themselves; the others are shifted to code points 256+.
-    """
-    keep = (list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1))
-            + list(range(ord("®"), ord("ÿ") + 1)))
-    mapping = {b: chr(b) for b in keep}
-    shift = 0
-    for b in range(256):
-        if b not in mapping:
-            mapping[b] = chr(256 + shift)
-            shift += 1
-    return mapping
 
-
-def _clean(text: str) -> str:
-    try:  # ftfy fixes mojibake; optional (not a dependency), a no-op for clean ASCII
-        import ftfy
-        text = ftfy.fix_text(text)
-    except ImportError:
-        pass
-    text = html.unescape(html.unescape(text))
-    return regex.sub(r"\s+", " ", text).strip().lower()
+def clean(text: str) -> str:
+    """The reference's caption cleaning: ftfy, HTML unescape (twice), whitespace, lower case."""
+    import ftfy
+    text = html.unescape(html.unescape(ftfy.fix_text(text)))
+    return " ".join(text.split()).lower()
 
 
 class ClipTokenizer:
@@ -100,68 +95,38 @@ class ClipTokenizer:
                  context_length: int = DEFAULT_CONTEXT_LENGTH):
         if context_length < 2:
             raise ValueError(f"context_length must be >= 2 (SOT and EOT), got {context_length}")
+        from transformers import CLIPTokenizer
         self.context_length = context_length
         path = Path(vocab_path) if vocab_path is not None else find_bpe_vocab()
-        with gzip.open(path, "rt", encoding="utf-8") as f:
-            lines = f.read().split("\n")
-        merges = [tuple(line.split()) for line in lines[1:1 + _NUM_MERGES]]
-        if len(merges) != _NUM_MERGES or any(len(m) != 2 for m in merges):
-            raise ValueError(f"{path} is not CLIP's BPE vocabulary (expected {_NUM_MERGES} "
-                             "merges of two symbols after the header line)")
-        self.byte_encoder = bytes_to_unicode()
-        self.byte_decoder = {v: k for k, v in self.byte_encoder.items()}
-        symbols = list(self.byte_encoder.values())
-        vocab = symbols + [s + "</w>" for s in symbols] + ["".join(m) for m in merges]
-        vocab += [SOT_TOKEN, EOT_TOKEN]
-        self.encoder = {tok: i for i, tok in enumerate(vocab)}
-        self.decoder = {i: tok for tok, i in self.encoder.items()}
-        self.bpe_ranks = {m: i for i, m in enumerate(merges)}
-        assert len(self.encoder) == VOCAB_SIZE
-        assert self.encoder[SOT_TOKEN] == SOT_ID and self.encoder[EOT_TOKEN] == EOT_ID
-        self._bpe = functools.lru_cache(maxsize=65536)(self._bpe_uncached)
+        vocab, merges = read_bpe_vocab(path)
+        self.encoder = vocab  # token -> id, as in CLIP's own tokenizer
+        self.hf = CLIPTokenizer(vocab=vocab, merges=merges)
+        if self.hf.bos_token_id != SOT_ID or self.hf.eos_token_id != EOT_ID:
+            raise RuntimeError(f"transformers' CLIPTokenizer gave SOT/EOT ids "
+                               f"{self.hf.bos_token_id}/{self.hf.eos_token_id}, expected "
+                               f"{SOT_ID}/{EOT_ID}")
+        self._backend = self.hf.backend_tokenizer
 
     @property
     def vocab_size(self) -> int:
-        return len(self.encoder)
-
-    def _bpe_uncached(self, token: str) -> tuple[str, ...]:
-        """Merge the symbols of one pre-token greedily by merge rank."""
-        word = tuple(token[:-1]) + (token[-1] + "</w>",)
-        while len(word) > 1:
-            pairs = {(word[i], word[i + 1]) for i in range(len(word) - 1)}
-            best = min(pairs, key=lambda p: self.bpe_ranks.get(p, float("inf")))
-            if best not in self.bpe_ranks:
-                break
-            first, second = best
-            merged, i = [], 0
-            while i < len(word):
-                if i < len(word) - 1 and word[i] == first and word[i + 1] == second:
-                    merged.append(first + second)
-                    i += 2
-                else:
-                    merged.append(word[i])
-                    i += 1
-            word = tuple(merged)
-        return word
+        return self._backend.get_vocab_size()
 
     def encode(self, text: str) -> list[int]:
         """BPE ids of ``text`` without SOT/EOT."""
-        if not isinstance(text, str):
-            raise TypeError(f"expected a caption string, got {type(text).__name__}")
-        ids: list[int] = []
-        for piece in _PATTERN.findall(_clean(text)):
-            if piece in (SOT_TOKEN, EOT_TOKEN):  # literal special tokens in the text
-                ids.append(self.encoder[piece])
-                continue
-            unicode_piece = "".join(self.byte_encoder[b] for b in piece.encode("utf-8"))
-            ids.extend(self.encoder[sym] for sym in self._bpe(unicode_piece))
-        return ids
+        return self.encode_batch([text])[0]
+
+    def encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
+        for t in texts:
+            if not isinstance(t, str):
+                raise TypeError(f"expected a caption string, got {type(t).__name__}")
+        # one text at a time: encode_batch would start the tokenizers thread pool, which then
+        # warns (and disables itself) in every DataLoader worker forked after it
+        return [self._backend.encode(clean(t), add_special_tokens=False).ids for t in texts]
 
     def decode(self, ids: Sequence[int]) -> str:
         """Text of ``ids`` (special and padding tokens dropped, words space-separated)."""
-        toks = [self.decoder[int(i)] for i in ids if int(i) not in (0, SOT_ID, EOT_ID)]
-        raw = bytearray(self.byte_decoder[c] for c in "".join(toks))
-        return raw.decode("utf-8", errors="replace").replace("</w>", " ").strip()
+        keep = [int(i) for i in ids if int(i) not in (0, SOT_ID, EOT_ID)]
+        return self.hf.decode(keep, skip_special_tokens=True, clean_up_tokenization_spaces=False)
 
     def __call__(self, texts: str | Sequence[str],
                  context_length: int | None = None) -> torch.Tensor:
@@ -170,8 +135,8 @@ class ClipTokenizer:
             texts = [texts]
         n_ctx = context_length or self.context_length
         out = torch.zeros(len(texts), n_ctx, dtype=torch.long)
-        for row, text in enumerate(texts):
-            ids = [SOT_ID] + self.encode(text) + [EOT_ID]
+        for row, bpe in enumerate(self.encode_batch(list(texts))):
+            ids = [SOT_ID] + bpe + [EOT_ID]
             if len(ids) > n_ctx:  # truncate, keeping EOT last (ViCLIP's behaviour)
                 ids = ids[:n_ctx]
                 ids[-1] = EOT_ID
@@ -181,5 +146,5 @@ class ClipTokenizer:
 
 @functools.lru_cache(maxsize=4)
 def get_tokenizer(context_length: int = DEFAULT_CONTEXT_LENGTH) -> ClipTokenizer:
-    """A shared tokenizer (the vocabulary takes ~0.5 s to read)."""
+    """A shared tokenizer (building it takes ~0.5 s)."""
     return ClipTokenizer(context_length=context_length)

@@ -11,27 +11,22 @@ from __future__ import annotations
 import argparse
 import sys
 
+from mn_ros.commands.argtypes import SEED_MAX, float_in, int_in
+
 HELP = "collect demonstrations in the RLBench/PerAct layout (resumable)"
 
 
 def _int_list(text: str) -> list[int] | None:
     if text.strip() == "all":
         return None
+    want = "expected 'all' or comma-separated integers >= 0 like 0,1,2"
     try:
-        return [int(v) for v in text.split(",") if v.strip()]
+        values = [int(v) for v in text.split(",")]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected 'all' or comma-separated integers like "
-                                         f"0,1,2; got {text!r}") from None
-
-
-def _positive_float(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        v = float("nan")
-    if not v > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number of Hz; got {text!r}")
-    return v
+        raise argparse.ArgumentTypeError(f"{want}; got {text!r}") from None
+    if any(v < 0 for v in values):
+        raise argparse.ArgumentTypeError(f"{want}; got {text!r}")
+    return values
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -41,18 +36,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     parser.add_argument("--tasks", required=True,
                         help="comma-separated task names, or 'all' (see `mn tasks`)")
-    parser.add_argument("--episodes-per-task", type=int, required=True, metavar="N",
+    parser.add_argument("--episodes-per-task", type=int_in(1), required=True, metavar="N",
                         help="successful episodes per task (episode0..episode<N-1>)")
     parser.add_argument("--out", required=True, metavar="DIR",
                         help="dataset root: DIR/<task>/all_variations/episodes/episode<k>")
     parser.add_argument("--variations", type=_int_list, default=None, metavar="LIST",
                         help="variations to cycle through round-robin, e.g. 0,1 (default: all)")
-    parser.add_argument("--seed", type=int, default=0,
+    parser.add_argument("--seed", type=int_in(0, SEED_MAX), default=0,
                         help="collection seed; episode k of a task uses hash(seed, task, k)")
-    parser.add_argument("--workers", type=int, default=2,
+    parser.add_argument("--workers", type=int_in(0), default=2,
                         help="worker processes, each with its own simulator (0 = in-process)")
     rate = parser.add_mutually_exclusive_group()
-    rate.add_argument("--frame-rate", type=_positive_float, default=20.0, metavar="HZ",
+    rate.add_argument("--frame-rate", type=float_in(0.0, lo_open=True), default=20.0,
+                      metavar="HZ",
                       help="frames recorded per simulated second (default 20, as RLBench)")
     rate.add_argument("--keyframes-only", action="store_true",
                       help="record only the frame at the end of each expert action")
@@ -62,9 +58,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "RLBench data")
     parser.add_argument("--cameras", default=",".join(DATASET_CAMERAS),
                         help=f"comma-separated cameras from {CAMERAS + OPTIONAL_CAMERAS}")
-    parser.add_argument("--image-size", type=int, default=IMAGE_SIZE, metavar="PX",
+    parser.add_argument("--image-size", type=int_in(8, 4096), default=IMAGE_SIZE,
+                        metavar="PX",
                         help="square image size")
-    parser.add_argument("--max-attempts", type=int, default=10,
+    parser.add_argument("--max-attempts", type=int_in(1), default=10,
                         help="expert attempts (new seed each) before an episode is reported "
                              "as failed")
     parser.add_argument("--no-masks", action="store_true", help="do not save segmentation masks")
@@ -73,7 +70,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="what builds the environment (another backend, or a test fake)")
     parser.add_argument("--catalog", default=DEFAULT_CATALOG, metavar="MODULE",
                         help="module with task_names() and the variation counts")
-    parser.add_argument("--log-every", type=float, default=10.0, metavar="S",
+    parser.add_argument("--log-every", type=float_in(0.0, lo_open=True), default=10.0,
+                        metavar="S",
                         help="seconds between progress lines when not on a terminal")
 
 

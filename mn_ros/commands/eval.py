@@ -15,6 +15,8 @@ import json
 import sys
 from pathlib import Path
 
+from mn_ros.commands.argtypes import SEED_MAX, float_in, int_in, int_list, task_list
+
 HELP = "evaluate checkpoints: recognition (au), rollouts (ee), alignment (probe), t-SNE"
 
 
@@ -24,10 +26,10 @@ def _common(p: argparse.ArgumentParser, data: bool = True) -> None:
         p.add_argument("--split", default="val", choices=["val", "train", "all"],
                        help="episodes to use: held-out (val, default) as the checkpoint's run "
                             "split them, train, or all")
-    p.add_argument("--tasks", default="", help="comma-separated tasks (default: the "
-                                               "checkpoint's)")
+    p.add_argument("--tasks", default="", type=task_list,
+                   help="comma-separated tasks (default: the checkpoint's)")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
-    p.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")
+    p.add_argument("--threads", type=int_in(0), default=0, help="torch threads (0 = default)")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -40,13 +42,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     p = sub.add_parser("ee", help="policy rollouts in mn_sim, success per task (Table 2)")
     p.add_argument("--checkpoint", required=True, help="ee/mn checkpoint or run folder")
-    p.add_argument("--episodes", type=int, default=25, help="episodes per task and seed")
-    p.add_argument("--max-steps", type=int, default=25, help="actions per episode")
-    p.add_argument("--seed", type=int, default=0, help="evaluation seed")
-    p.add_argument("--seeds", default="", help="several evaluation seeds, e.g. 0,1,2 "
-                                               "(mean ± 95%% CI); overrides --seed")
-    p.add_argument("--workers", type=int, default=2, help="processes (1 torch thread each)")
-    p.add_argument("--image-size", type=int, default=128, help="camera resolution")
+    p.add_argument("--episodes", type=int_in(1), default=25, help="episodes per task and seed")
+    p.add_argument("--max-steps", type=int_in(1), default=25, help="actions per episode")
+    p.add_argument("--seed", type=int_in(0, SEED_MAX), default=0, help="evaluation seed")
+    p.add_argument("--seeds", type=int_list(0, SEED_MAX), default="",
+                   help="several evaluation seeds, e.g. 0,1,2 (mean ± 95%% CI); overrides --seed")
+    p.add_argument("--workers", type=int_in(0), default=2,
+                   help="processes (1 torch thread each; 0 or 1 = in this process)")
+    p.add_argument("--image-size", type=int_in(8, 4096), default=128, help="camera resolution")
     p.add_argument("--videos", nargs="?", const="all", default="first",
                    choices=("none", "first", "all"),
                    help="rollout mp4s for people (observer camera, 256 px, instruction and "
@@ -72,10 +75,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--success-source", default="rollout", choices=["rollout", "flags"],
                    help="success labels: roll the policy out from each held-out episode's "
                         "seed (default), or the episodes' stored success flags")
-    p.add_argument("--max-steps", type=int, default=25, help="rollout length (success split)")
-    p.add_argument("--workers", type=int, default=2, help="rollout processes (success split)")
-    p.add_argument("--image-size", type=int, default=128, help="rollout camera resolution")
-    p.add_argument("--seed", type=int, default=0, help="seed of permutations / subsampling")
+    p.add_argument("--max-steps", type=int_in(1), default=25,
+                   help="rollout length (success split)")
+    p.add_argument("--workers", type=int_in(0), default=2,
+                   help="rollout processes (success split; 0 or 1 = in this process)")
+    p.add_argument("--image-size", type=int_in(8, 4096), default=128,
+                   help="rollout camera resolution")
+    p.add_argument("--seed", type=int_in(0, SEED_MAX), default=0,
+                   help="seed of permutations / subsampling")
     p.add_argument("--out", help="output folder (default <run>/eval_probe)")
     _common(p)
 
@@ -84,10 +91,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--au", help="recognizer checkpoint (default: the checkpoint's own)")
     p.add_argument("--ee", help="policy checkpoint (default: the checkpoint's own)")
     p.add_argument("--out", required=True, help="PNG file to write")
-    p.add_argument("--perplexity", type=float, default=30.0)
-    p.add_argument("--iterations", type=int, default=1000)
-    p.add_argument("--max-points", type=int, default=400)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--perplexity", type=float_in(0.0, lo_open=True), default=30.0,
+                   help="t-SNE perplexity (> 0; below the number of points)")
+    p.add_argument("--iterations", type=int_in(250), default=1000,
+                   help="t-SNE iterations (>= 250, scikit-learn's minimum)")
+    p.add_argument("--max-points", type=int_in(2), default=400,
+                   help="points per modality at most (subsampled)")
+    p.add_argument("--seed", type=int_in(0, SEED_MAX), default=0)
     _common(p)
 
 

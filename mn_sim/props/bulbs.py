@@ -10,6 +10,7 @@ from __future__ import annotations
 import mujoco
 import numpy as np
 
+from mn_sim.geometry import yaw_quat_wxyz
 from mn_sim.props.materials import stiff
 
 GLASS_RGBA = (0.95, 0.95, 0.9, 1.0)
@@ -57,7 +58,7 @@ def add_bulb_holder(scene, name: str):
         a = 2 * np.pi * k / HOLDER_SEGMENTS
         S.box(h, (CUP_T / 2, seg / 2, CUP_H / 2), pos=(r * np.cos(a), r * np.sin(a),
                                                         HOLDER_H + CUP_H / 2),
-              quat_wxyz=(np.cos(a / 2), 0, 0, np.sin(a / 2)), name=f"{name}_cup{k}")
+              quat_wxyz=yaw_quat_wxyz(a), name=f"{name}_cup{k}")
     return h
 
 

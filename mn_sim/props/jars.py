@@ -4,6 +4,7 @@ from __future__ import annotations
 import mujoco
 import numpy as np
 
+from mn_sim.geometry import yaw_quat_wxyz
 from mn_sim.props.materials import stiff
 
 LID_RGBA = (0.3, 0.3, 0.33, 1.0)
@@ -60,7 +61,7 @@ def add_jar_lid(scene, name: str = "jar_lid"):
     seg = 2 * ring_r * np.tan(np.pi / SKIRT_N) + 0.001   # segments overlap slightly
     for k in range(SKIRT_N):
         a = 2 * np.pi * k / SKIRT_N
-        q = (np.cos(a / 2), 0.0, 0.0, np.sin(a / 2))
+        q = yaw_quat_wxyz(a)
         # a smooth rim: the lid slides on the table rather than tip over when nudged
         g = stiff(S.box(lid, (SKIRT_T / 2, seg / 2, SKIRT_LEN / 2), LID_RGBA,
                         pos=(ring_r * np.cos(a), ring_r * np.sin(a),

@@ -14,6 +14,8 @@ from __future__ import annotations
 import mujoco
 import numpy as np
 
+from mn_sim.geometry import yaw_quat_wxyz
+
 LAMP_RGBA = (0.18, 0.18, 0.2, 1.0)
 SOCKET_RGBA = (0.55, 0.5, 0.42, 1.0)
 COLLAR_RGBA = (0.8, 0.75, 0.55, 1.0)
@@ -71,7 +73,7 @@ def add_lamp(scene, name: str = "lamp"):
         a = 2 * np.pi * k / SOCKET_SEGMENTS
         S.box(lamp, (SOCKET_T / 2, seg / 2, wall_h / 2), SOCKET_RGBA,
               pos=(r * np.cos(a), r * np.sin(a), wall_bottom + wall_h / 2),
-              quat_wxyz=(np.cos(a / 2), 0, 0, np.sin(a / 2)), name=f"{name}_socket_wall{k}")
+              quat_wxyz=yaw_quat_wxyz(a), name=f"{name}_socket_wall{k}")
     # a shade: a cone opening upwards around the socket, below its rim (the fingers turning a
     # bulb stay above it)
     r0, r1, z0, z1 = out_r + 0.002, SHADE_R, SHADE_Z[0], SHADE_Z[1]
@@ -105,7 +107,7 @@ def add_lamp(scene, name: str = "lamp"):
     for k in range(LUG_COUNT):
         a = 2 * np.pi * k / LUG_COUNT
         S.box(c, LUG_HALF, COLLAR_RGBA, pos=(LUG_R * np.cos(a), LUG_R * np.sin(a), LUG_HALF[2]),
-              quat_wxyz=(np.cos(a / 2), 0, 0, np.sin(a / 2)), name=f"{name}_lug{k}", mass=0.001,
+              quat_wxyz=yaw_quat_wxyz(a), name=f"{name}_lug{k}", mass=0.001,
               friction=(0.4, 0.01, 0.001))
     eq = S.spec.add_equality(name=f"{name}_thread")
     eq.type = mujoco.mjtEq.mjEQ_JOINT

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mn_sim.geometry import mat_to_quat, rot_y, rot_z, xyzw_to_wxyz
+from mn_sim.geometry import mat_to_quat, rot_y, rot_z, xyzw_to_wxyz, yaw_quat_wxyz
 from mn_sim.props.materials import stiff
 
 # ---- mug
@@ -25,8 +25,6 @@ HANDLE_DEPTH = 0.012                            # bar size along the mug's y
 HANDLE_HALF_H = 0.028                           # outer half height of the loop
 # the loop's opening: x in [MUG_R, MUG_R + HANDLE_OUT - HANDLE_BAR], |z| <= HANDLE_HALF_H - BAR
 HOLE_CENTRE = np.array([MUG_R + (HANDLE_OUT - HANDLE_BAR) / 2, 0.0, 0.0])   # mug frame
-HOLE_HALF_W = (HANDLE_OUT - HANDLE_BAR) / 2
-HOLE_HALF_H = HANDLE_HALF_H - HANDLE_BAR
 MUG_COLORS = ((0.92, 0.92, 0.9, 1.0), (0.2, 0.45, 0.85, 1.0), (0.9, 0.55, 0.15, 1.0))
 
 # ---- mug tree
@@ -62,7 +60,7 @@ def add_mug(scene, name: str, rgba=MUG_COLORS[0], pos=(0.0, 0.0, 0.0)):
         a = 2 * np.pi * k / MUG_SEGMENTS
         stiff(S.box(mug, (MUG_WALL / 2, seg / 2, MUG_H / 2 - LIFT / 2), rgba,
                     pos=(r_mid * np.cos(a), r_mid * np.sin(a), LIFT / 2),
-                    quat_wxyz=(np.cos(a / 2), 0.0, 0.0, np.sin(a / 2)), name=f"{name}_wall{k}",
+                    quat_wxyz=yaw_quat_wxyz(a), name=f"{name}_wall{k}",
                     mass=0.1 / MUG_SEGMENTS, friction=(1.0, 0.01, 0.001)))
     # the mug stands on a square bottom plate (box-box: four contacts with the table); the wall
     # stops LIFT above the table, so a standing mug touches it only there

@@ -3,7 +3,7 @@ colour; success when the lid sits on that jar's neck and nothing is grasped)."""
 import numpy as np
 
 from mn_sim.conditions import DetectedCondition, NothingGrasped
-from mn_sim.geometry import mat_to_quat, quat_to_mat, rot_z, xyzw_to_wxyz
+from mn_sim.geometry import quat_to_mat, yaw_of, yaw_quat_wxyz
 from mn_sim.props.jars import LID_REST_Z, LID_TOP_H, add_jar, add_jar_lid
 from mn_sim.tasks.base import COLORS, Task
 
@@ -26,9 +26,9 @@ class CloseJar(Task):
     def init_episode(self, variation: int) -> list[str]:
         pts = self.sample_xy(3, (0.0, 0.3), (-0.25, 0.25), min_dist=0.13)
         for j, (x, y) in zip(JARS, pts[:2]):
-            q = xyzw_to_wxyz(mat_to_quat(rot_z(self.rng.uniform(-np.pi, np.pi))))
+            q = yaw_quat_wxyz(self.rng.uniform(-np.pi, np.pi))
             self.sim.set_free_pose(j, (x, y, self.table_z), q)
-        q = xyzw_to_wxyz(mat_to_quat(rot_z(self.rng.uniform(-np.pi, np.pi))))
+        q = yaw_quat_wxyz(self.rng.uniform(-np.pi, np.pi))
         self.sim.set_free_pose("jar_lid", (*pts[2], self.table_z + LID_REST_Z), q)
         self.target = JARS[variation % 2]
         other = JARS[1 - variation % 2]
@@ -53,7 +53,7 @@ class CloseJar(Task):
         # fingers on a pair of the cap's flats; screwing turns the wrist by -TWIST (clockwise
         # seen from above), so start near +TWIST/2
         m = sim.body_mat("jar_lid")
-        lid_yaw = np.arctan2(m[1, 0], m[0, 0])
+        lid_yaw = yaw_of(m)
         yaw = TWIST / 2 + self.nearest_yaw(lid_yaw - TWIST / 2, np.pi / 4)
         # fingertips level with the cap's lower edge: the pads hold its flat sides, clear of the
         # skirt below and of the cap's top edge

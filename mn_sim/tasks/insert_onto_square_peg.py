@@ -10,7 +10,7 @@ the spoke's top, lets go, and the ring slides down the spoke under gravity."""
 import numpy as np
 
 from mn_sim.conditions import DetectedCondition, NothingGrasped
-from mn_sim.geometry import mat_to_quat, quat_to_mat, rot_z, xyzw_to_wxyz
+from mn_sim.geometry import quat_to_mat, rot_z, yaw_of, yaw_quat_wxyz
 from mn_sim.props.pegs import (N_SPOKES, PLATE_HALF, RING_HALF_H, RING_HOLE_HALF, RING_WALL,
                                SPOKE_H, SPOKE_TOP, add_spoke_base, add_square_ring, spoke_y)
 from mn_sim.scene import ROBOT_BASE
@@ -25,12 +25,6 @@ MAX_LOW_REACH = 0.72  # ring centre at most this far (xy) from the robot's base
 SUCCESS_HALF = (0.008, 0.008, SPOKE_H / 4)   # about a spoke's lower half (site `_low`)
 
 
-def _yaw_wxyz(yaw: float) -> np.ndarray:
-    return xyzw_to_wxyz(mat_to_quat(rot_z(yaw)))
-
-
-def _yaw_of(R: np.ndarray) -> float:
-    return float(np.arctan2(R[1, 0], R[0, 0]))
 
 
 class InsertOntoSquarePeg(Task):
@@ -56,9 +50,9 @@ class InsertOntoSquarePeg(Task):
             if self._footprint_dist(ring, centre, self.base_yaw) >= RING_CLEAR and \
                     np.linalg.norm(ring - np.asarray(ROBOT_BASE[:2])) <= MAX_LOW_REACH:
                 break
-        self.sim.set_body_pose(BASE, (*centre, self.table_z), _yaw_wxyz(self.base_yaw))
+        self.sim.set_body_pose(BASE, (*centre, self.table_z), yaw_quat_wxyz(self.base_yaw))
         self.sim.set_free_pose(RING, (*ring, self.table_z + RING_HALF_H),
-                               _yaw_wxyz(self.rng.uniform(-np.pi / 4, np.pi / 4)))
+                               yaw_quat_wxyz(self.rng.uniform(-np.pi / 4, np.pi / 4)))
         # the named colour on one spoke drawn at random, two other colours on the others
         self.target = int(self.rng.integers(N_SPOKES))
         others = [i for i in range(len(COLORS)) if i != variation]
@@ -80,7 +74,7 @@ class InsertOntoSquarePeg(Task):
         ring = sim.body_pos(RING)
         # fingers closing across one side of the frame: the side nearer the robot of the two
         # that lie across the wrist's comfortable yaw
-        g = self.nearest_yaw(_yaw_of(sim.body_mat(RING)), np.pi / 2)
+        g = self.nearest_yaw(yaw_of(sim.body_mat(RING)), np.pi / 2)
         n = np.array([-np.sin(g), np.cos(g), 0.0])
         base_xy = np.asarray(ROBOT_BASE[:2])
         cands = [ring + s * (RING_HOLE_HALF + RING_WALL / 2 + GRIP_OUT) * n for s in (1.0, -1.0)]
@@ -96,7 +90,7 @@ class InsertOntoSquarePeg(Task):
         tcp = sim.tcp_pose()
         R = quat_to_mat(tcp[3:])
         offset = R.T @ (sim.body_pos(RING) - tcp[:3])
-        rel_yaw = self.nearest_yaw(_yaw_of(sim.body_mat(RING)) - _yaw_of(R), np.pi / 2)
+        rel_yaw = self.nearest_yaw(yaw_of(sim.body_mat(RING)) - yaw_of(R), np.pi / 2)
         axis = sim.body_pos(BASE) + rot_z(self.base_yaw) @ np.array([0.0, spoke_y(self.target), 0.0])
         goal = np.array([axis[0], axis[1], self.table_z + SPOKE_TOP + RING_HALF_H])
         # the ring lines up with the spoke at wrist yaws a quarter turn apart; of the two within

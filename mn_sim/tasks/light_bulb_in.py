@@ -18,7 +18,7 @@ screws down under it. A full turn seats it; the expert gives it with three twist
 import numpy as np
 
 from mn_sim.conditions import DetectedCondition, JointCondition, NothingGrasped
-from mn_sim.geometry import mat_to_quat, quat_to_mat, rot_z, xyzw_to_wxyz
+from mn_sim.geometry import quat_to_mat, yaw_of, yaw_quat_wxyz
 from mn_sim.props.bulbs import (GLASS_RGBA, GLASS_Z, HOLDER_H, HOLDER_R, LIT_RGBA, add_bulb,
                                 add_bulb_holder, holder_geoms)
 from mn_sim.props.lamps import LAMP_OVERTURN, LAMP_PITCH, LAMP_TURN, LUG_COUNT, SHADE_R, add_lamp
@@ -36,9 +36,6 @@ Q7_LO, Q7_HI = -2.55, 2.55            # wrist angles the expert's twists span
 MAX_REACH = 0.74                      # horizontal distance from the robot's base (m)
 VIEWS = ("front", "left_shoulder", "right_shoulder")   # the stands must be seen from these
 
-
-def _yaw(m) -> float:
-    return float(np.arctan2(m[1, 0], m[0, 0]))
 
 
 class LightBulbIn(Task):
@@ -82,10 +79,10 @@ class LightBulbIn(Task):
         lamp, hold = self._place()
         self.lamp_yaw = self.rng.uniform(-np.pi / 4, np.pi / 4)
         sim.set_body_pose("lamp", (*lamp, self.table_z),
-                          xyzw_to_wxyz(mat_to_quat(rot_z(self.lamp_yaw))))
+                          yaw_quat_wxyz(self.lamp_yaw))
         for b, h, (x, y) in zip(BULBS, HOLDERS, hold):
             sim.set_body_pose(h, (x, y, self.table_z))
-            q = xyzw_to_wxyz(mat_to_quat(rot_z(self.rng.uniform(-np.pi, np.pi))))
+            q = yaw_quat_wxyz(self.rng.uniform(-np.pi, np.pi))
             sim.set_free_pose(b, (x, y, self.table_z + HOLDER_H + 0.0005), q)
             sim.set_rgba(f"{b}_glass", GLASS_RGBA)
         self.target = BULBS[variation % 2]
@@ -137,7 +134,7 @@ class LightBulbIn(Task):
 
     def _gap(self) -> float:
         """How far (rad) the bulb turns clockwise before its pins push the collar's lugs."""
-        bulb = _yaw(self.sim.body_mat(self.target))
+        bulb = yaw_of(self.sim.body_mat(self.target))
         lugs = self.lamp_yaw + self.sim.joint_qpos("lamp_collar_turn")
         gap = (bulb - lugs - PIN_CONTACT) % LUG_PITCH
         return 0.0 if gap > LUG_PITCH - 0.25 else gap   # (pressing a lug already)
@@ -150,7 +147,7 @@ class LightBulbIn(Task):
         top, bottom = self._top_yaw(top_site + (GLASS_Z + 0.001) * up)
         top -= 0.15   # room for how the bulb settles in the fingers
         # grasp at a yaw that, carried to `top`, leaves the pins just past the lugs
-        beta = _yaw(sim.body_mat(self.target))
+        beta = yaw_of(sim.body_mat(self.target))
         want = self.lamp_yaw + PIN_CONTACT + 0.12          # pins' angle at insertion (mod)
         g = top - 0.1 - want + beta
         # ... within a quarter turn of top - pi/2: the wrist is comfortable at the stand, and
@@ -165,7 +162,7 @@ class LightBulbIn(Task):
             tcp = sim.tcp_pose()
             R = quat_to_mat(tcp[3:])
             off = R.T @ (sim.body_pos(self.target) - tcp[:3])
-            rel = _yaw(sim.body_mat(self.target)) - _yaw(R @ np.diag([1.0, -1.0, -1.0]))
+            rel = yaw_of(sim.body_mat(self.target)) - yaw_of(R @ np.diag([1.0, -1.0, -1.0]))
             return off, rel
 
         def tcp_for(bulb_pos, hand_yaw, off):

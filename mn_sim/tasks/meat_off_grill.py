@@ -4,9 +4,9 @@ grasped)."""
 import numpy as np
 
 from mn_sim.conditions import DetectedCondition, NothingGrasped
-from mn_sim.geometry import mat_to_quat, rot_y, rot_z, xyzw_to_wxyz
+from mn_sim.geometry import mat_to_quat, rot_y, rot_z, xyzw_to_wxyz, yaw_of, yaw_quat_wxyz
 from mn_sim.props.grill import GRILL_TOP, GRILL_WID, add_grill
-from mn_sim.props.materials import stiffen
+from mn_sim.props.materials import STIFF_BY_MIX, stiff
 from mn_sim.tasks.base import Task
 
 MEAT = ("chicken", "steak")
@@ -15,9 +15,6 @@ CHICKEN_R, CHICKEN_HALF = 0.021, 0.028   # drumstick: capsule radius and half le
 SIDE = (0.0, -(GRILL_WID / 2 + 0.13))   # where meat goes: beside the grill, its -y side
 SIDE_HALF = (0.13, 0.09, 0.06)          # half extents of that area
 
-
-def yaw_quat_wxyz(yaw: float) -> np.ndarray:
-    return xyzw_to_wxyz(mat_to_quat(rot_z(yaw)))
 
 
 class MeatOffGrill(Task):
@@ -28,15 +25,15 @@ class MeatOffGrill(Task):
         grill = add_grill(S)
         S.site(grill, "grill_side", pos=(SIDE[0], SIDE[1], SIDE_HALF[2]))
         steak = S.body("steak", free=True)
-        stiffen(S.box(steak, STEAK, (0.5, 0.18, 0.12, 1.0), mass=0.2, name="steak"))
+        stiff(S.box(steak, STEAK, (0.5, 0.18, 0.12, 1.0), mass=0.2, name="steak"), STIFF_BY_MIX)
         S.box(steak, (STEAK[0] * 0.7, 0.003, STEAK[2] + 0.0005), (0.2, 0.07, 0.05, 1.0),
               contype=0, conaffinity=0)                     # grill marks (looks only)
         chicken = S.body("chicken", free=True)
         horiz = xyzw_to_wxyz(mat_to_quat(rot_y(np.pi / 2)))  # capsule axis along body x
-        stiffen(S.capsule(chicken, CHICKEN_R, CHICKEN_HALF, (0.7, 0.42, 0.18, 1.0),
-                          quat_wxyz=horiz, mass=0.12, name="chicken"))
-        stiffen(S.capsule(chicken, 0.007, 0.02, (0.95, 0.92, 0.85, 1.0), mass=0.01,
-                          pos=(CHICKEN_HALF + 0.035, 0, -0.008), quat_wxyz=horiz))   # the bone
+        stiff(S.capsule(chicken, CHICKEN_R, CHICKEN_HALF, (0.7, 0.42, 0.18, 1.0),
+                          quat_wxyz=horiz, mass=0.12, name="chicken"), STIFF_BY_MIX)
+        stiff(S.capsule(chicken, 0.007, 0.02, (0.95, 0.92, 0.85, 1.0), mass=0.01,
+                          pos=(CHICKEN_HALF + 0.035, 0, -0.008), quat_wxyz=horiz), STIFF_BY_MIX)   # the bone
 
     def variation_count(self) -> int:
         return 2
@@ -68,7 +65,7 @@ class MeatOffGrill(Task):
     def expert(self):
         sim = self.sim
         R = sim.body_mat(self.meat)
-        yaw = np.arctan2(R[1, 0], R[0, 0])
+        yaw = yaw_of(R)
         # fingers close across the piece (along its body y)
         q = self.down(self.nearest_yaw(yaw))
         p = sim.body_pos(self.meat)

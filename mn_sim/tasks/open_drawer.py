@@ -2,7 +2,7 @@
 import numpy as np
 
 from mn_sim.conditions import JointCondition
-from mn_sim.geometry import mat_to_quat, quat_to_mat, rot_y, rot_z, xyzw_to_wxyz
+from mn_sim.geometry import mat_to_quat, quat_to_mat, rot_y, rot_z, yaw_quat_wxyz
 from mn_sim.props.drawers import DRAWER_NAMES, add_drawer_cabinet
 from mn_sim.tasks.base import Task
 
@@ -36,7 +36,7 @@ class OpenDrawer(Task):
         y = self.rng.uniform(-0.15, 0.15)
         self.yaw = self.rng.uniform(-np.pi / 9, np.pi / 9)
         self.sim.set_body_pose("cabinet", (x, y, self.table_z),
-                               xyzw_to_wxyz(mat_to_quat(rot_z(self.yaw))))
+                               yaw_quat_wxyz(self.yaw))
         for d in DRAWER_NAMES:
             self.sim.set_joint_qpos(f"cabinet_{d}_joint", 0.0)
         self.sim.forward()

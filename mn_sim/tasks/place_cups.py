@@ -38,7 +38,7 @@ fraction of a second, a little short of hanging straight down.
 import numpy as np
 
 from mn_sim.conditions import Condition, NothingGrasped
-from mn_sim.geometry import mat_to_quat, quat_to_mat, rot_z, wxyz_to_xyzw, xyzw_to_wxyz
+from mn_sim.geometry import quat_to_mat, rot_z, wxyz_to_xyzw, yaw_of, yaw_quat_wxyz
 from mn_sim.props.mugs import (HOLE_CENTRE, MUG_COLORS, MUG_H, MUG_R, MUG_WALL, SPOKE_ANGLES,
                                SPOKE_HEIGHTS, TREE_TOP, ZONE_HALF, add_mug, add_mug_tree,
                                spoke_direction)
@@ -89,9 +89,6 @@ class MugsOnTree(Condition):
         return sum(any(c.condition_met(sim) for c in cs) for cs in self.checks) >= self.needed
 
 
-def _yaw_of(R) -> float:
-    return float(np.arctan2(R[1, 0], R[0, 0]))
-
 
 def _wrap(a: float) -> float:
     return (a + np.pi) % (2 * np.pi) - np.pi
@@ -137,9 +134,9 @@ class PlaceCups(Task):
             if self._spokes_reachable(tree):
                 break
         self.sim.set_body_pose(TREE, (*tree, self.table_z),
-                               xyzw_to_wxyz(mat_to_quat(rot_z(self.tree_yaw))))
+                               yaw_quat_wxyz(self.tree_yaw))
         for m, p in zip(MUGS, self._layout(tree)):
-            q = xyzw_to_wxyz(mat_to_quat(rot_z(self.rng.uniform(-np.pi, np.pi))))
+            q = yaw_quat_wxyz(self.rng.uniform(-np.pi, np.pi))
             self.sim.set_free_pose(m, (*p, self.table_z + MUG_H / 2), q)
         self.sim.forward()
         self.register_success_conditions([NothingGrasped(), MugsOnTree(MUGS, self.n)])
@@ -196,14 +193,14 @@ class PlaceCups(Task):
         The first choice (least turning first) whose poses the arm reaches is taken."""
         sim = self.sim
         R = sim.body_mat(mug)
-        psi = _yaw_of(R)
+        psi = yaw_of(R)
         centre = sim.body_pos(mug)
         a = SPOKE_ANGLES[k] + self.tree_yaw
         root = sim.site_pos(f"{TREE}_spoke{k}_root")
         d = spoke_direction(k, self.tree_yaw)
         safe_z = self.table_z + TREE_TOP + CLEAR + MUG_H - GRIP_DEPTH
         tcp = sim.tcp_pose()
-        yaw_now = _yaw_of(quat_to_mat(tcp[3:]))
+        yaw_now = yaw_of(quat_to_mat(tcp[3:]))
         w_now = float(sim.data.qpos[sim.arm_qadr[6]])
         options = []
         for sigma in (1.0, -1.0):
@@ -280,7 +277,7 @@ class PlaceCups(Task):
             Rt = quat_to_mat(tcp[3:])
             Rm = sim.body_mat(mug)
             hole_rel = Rt.T @ (sim.body_pos(mug) + Rm @ HOLE_CENTRE - tcp[:3])
-            rel_yaw = _wrap(_yaw_of(Rm) - _yaw_of(Rt))
+            rel_yaw = _wrap(yaw_of(Rm) - yaw_of(Rt))
             a = SPOKE_ANGLES[k] + self.tree_yaw
             psi_place = a - sigma * np.pi / 2
             yaw = yaw_p + _wrap(psi_place - rel_yaw - yaw_p)   # the hand's yaw for psi_place

@@ -17,7 +17,7 @@ RLBench has a proximity sensor), plus nothing held.
 import numpy as np
 
 from mn_sim.conditions import DetectedCondition, NothingGrasped
-from mn_sim.geometry import mat_to_quat, quat_to_mat, rot_z, xyzw_to_wxyz
+from mn_sim.geometry import quat_to_mat, rot_z, yaw_of, yaw_quat_wxyz
 from mn_sim.props.shape_sorter import (HALF_X, HALF_Y, HOLE_YAW, SORTER_H, SORTER_INSIDE,
                                        add_shape_sorter)
 from mn_sim.props.shapes import (GRASP_AXIS, GRASP_SYMMETRY, ROT_SYMMETRY, SHAPE_H, SHAPE_NAMES,
@@ -52,9 +52,6 @@ def _clip(poly, n, d: float) -> np.ndarray:
             out.append(b)
     return np.array(out).reshape(-1, 2)
 
-
-def yaw_of(R: np.ndarray) -> float:
-    return float(np.arctan2(R[1, 0], R[0, 0]))
 
 
 def wrap(a: float) -> float:
@@ -104,14 +101,14 @@ class PlaceShapeInShapeSorter(Task):
         else:
             raise RuntimeError("place_shape_in_shape_sorter: could not lay out the scene")
         self.sim.set_body_pose(SORTER, (*sxy, self.table_z),
-                               xyzw_to_wxyz(mat_to_quat(rot_z(self.sorter_yaw))))
+                               yaw_quat_wxyz(self.sorter_yaw))
         order = self.rng.permutation(len(SHAPES))
         for shape, b, i in zip(SHAPE_NAMES, SHAPES, order):
             yaw = self.rng.uniform(-np.pi, np.pi)
             if shape == "moon":   # horns within MOON_TURN of the way its hole faces
                 yaw = self.sorter_yaw + HOLE_YAW[shape] + self.rng.uniform(-MOON_TURN, MOON_TURN)
             self.sim.set_free_pose(b, (*pts[i], self.table_z + SHAPE_H / 2 + 0.0005),
-                                   xyzw_to_wxyz(mat_to_quat(rot_z(yaw))))
+                                   yaw_quat_wxyz(yaw))
         self.sim.forward()
         self.shape = SHAPE_NAMES[variation]
         self.register_success_conditions([

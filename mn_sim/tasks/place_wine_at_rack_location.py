@@ -16,7 +16,7 @@ axis, swings from upright to level. It is carried over the slot and lowered into
 import numpy as np
 
 from mn_sim.conditions import DetectedCondition, NothingGrasped
-from mn_sim.geometry import mat_to_quat, quat_to_mat, rot_z, xyzw_to_wxyz
+from mn_sim.geometry import mat_to_quat, quat_to_mat, rot_z, yaw_quat_wxyz
 from mn_sim.props.wine import (BOTTLE_BODY_HALF, NECK_Z, RACK_HALF_W, add_wine_bottle,
                                add_wine_rack)
 from mn_sim.tasks.base import Task
@@ -25,9 +25,6 @@ LOCATIONS = ("middle", "left", "right")   # RLBench's order: variation i -> LOCA
 BOTTLE, RACK = "wine_bottle", "wine_rack"
 IN_SLOT = (0.05, 0.035, 0.035)   # half extents of a slot's success region (rack frame)
 
-
-def yaw_quat_wxyz(yaw: float) -> np.ndarray:
-    return xyzw_to_wxyz(mat_to_quat(rot_z(yaw)))
 
 
 def tilted_quat(yaw: float, rolled: bool = False) -> np.ndarray:

@@ -4,6 +4,7 @@ import itertools
 import numpy as np
 
 from mn_sim.conditions import JointCondition, OrderedConditions
+from mn_sim.geometry import yaw_quat_wxyz
 from mn_sim.props.buttons import BUTTON_PRESSED, GREEN, RED, add_push_button
 from mn_sim.tasks.base import COLORS, Task
 
@@ -45,7 +46,7 @@ class PushButtons(Task):
         xy = self.sample_xy(3, (-0.02, 0.26), (-0.24, 0.24), min_dist=0.12)
         for b, (x, y), ci in zip(BUTTONS, xy, color_idx):
             yaw = self.rng.uniform(-np.pi / 4, np.pi / 4)
-            self.sim.set_body_pose(b, (x, y, self.table_z), _yaw_wxyz(yaw))
+            self.sim.set_body_pose(b, (x, y, self.table_z), yaw_quat_wxyz(yaw))
             self.sim.set_joint_qpos(f"{b}_joint", 0.0)
             self.sim.set_rgba(f"{b}_base", (*BUTTON_COLORS[ci][1], 1.0))
             self.sim.set_rgba(f"{b}_plate", RED)
@@ -83,7 +84,4 @@ class PushButtons(Task):
             yield self.action(press, q, False, True)
             yield self.action(above, q, False, True)
 
-
-def _yaw_wxyz(yaw: float) -> np.ndarray:
-    return np.array([np.cos(yaw / 2), 0.0, 0.0, np.sin(yaw / 2)])
 

@@ -20,7 +20,7 @@ and stay stuck when the gripper opens; across two flat faces they let go as they
 import numpy as np
 
 from mn_sim.conditions import DetectedCondition, NothingGrasped
-from mn_sim.geometry import mat_to_quat, rot_z, xyzw_to_wxyz
+from mn_sim.geometry import yaw_quat_wxyz
 from mn_sim.props.cupboard import (CUPBOARD_DEPTH, CUPBOARD_FLOOR, CUPBOARD_HEIGHT,
                                    CUPBOARD_WIDTH, add_cupboard,
                                    cupboard_inner_half)
@@ -46,9 +46,6 @@ DEFAULT_DEPTH = 0.02
 FRONT = 0.30                       # the hand lines up this far before the compartment's centre
 DROP = 0.012                       # a grocery is let go this high above the shelf
 
-
-def yaw_quat_wxyz(yaw: float) -> np.ndarray:
-    return xyzw_to_wxyz(mat_to_quat(rot_z(yaw)))
 
 
 class PutGroceriesInCupboard(Task):

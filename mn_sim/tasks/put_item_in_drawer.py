@@ -6,18 +6,15 @@ chest's top is beyond a top-down grasp's reach wherever its top drawer can still
 import numpy as np
 
 from mn_sim.conditions import DetectedCondition
-from mn_sim.geometry import mat_to_quat, quat_to_mat, rot_y, rot_z, xyzw_to_wxyz
+from mn_sim.geometry import mat_to_quat, quat_to_mat, rot_y, rot_z, yaw_of, yaw_quat_wxyz
 from mn_sim.props.drawers import DRAWER_NAMES, add_drawer_cabinet
-from mn_sim.props.materials import stiffen
+from mn_sim.props.materials import STIFF_BY_MIX, stiff
 from mn_sim.tasks.base import Task
 
 ITEM = 0.02                       # half size of the block (a 4 cm cube)
 PULL = 0.20                       # how far the expert pulls the drawer out
 IN_DRAWER = (0.10, 0.115, 0.05)   # half extents of a drawer's inside about its floor site
 
-
-def yaw_quat_wxyz(yaw: float) -> np.ndarray:
-    return xyzw_to_wxyz(mat_to_quat(rot_z(yaw)))
 
 
 def handle_grasp_quats(cabinet_yaw: float, pitch: float = 0.35) -> list[np.ndarray]:
@@ -37,8 +34,8 @@ class PutItemInDrawer(Task):
     def init_task(self, scene) -> None:
         add_drawer_cabinet(scene)
         item = scene.body("item", free=True)
-        stiffen(scene.box(item, (ITEM, ITEM, ITEM), (0.85, 0.1, 0.1, 1.0), mass=0.08,
-                          name="item"))
+        stiff(scene.box(item, (ITEM, ITEM, ITEM), (0.85, 0.1, 0.1, 1.0), mass=0.08,
+                          name="item"), STIFF_BY_MIX)
 
     def variation_count(self) -> int:
         return 3
@@ -95,7 +92,7 @@ class PutItemInDrawer(Task):
         yield self.action(turn, self.down(self.yaw + (np.pi / 2 if up else -np.pi / 2)), True,
                           False)
         R = sim.body_mat("item")
-        q = self.down(self.yaw + self.nearest_yaw(np.arctan2(R[1, 0], R[0, 0]) - self.yaw,
+        q = self.down(self.yaw + self.nearest_yaw(yaw_of(R) - self.yaw,
                                                   np.pi / 2))
         p = sim.body_pos("item")
         inside = sim.site_pos(f"cabinet_{self.level}_inside")

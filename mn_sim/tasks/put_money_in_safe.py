@@ -3,8 +3,8 @@ safe (RLBench: 3 variations; success = the notes are on that shelf and nothing i
 import numpy as np
 
 from mn_sim.conditions import DetectedCondition, NothingGrasped
-from mn_sim.geometry import mat_to_quat, rot_z, xyzw_to_wxyz
-from mn_sim.props.materials import stiffen
+from mn_sim.geometry import yaw_of, yaw_quat_wxyz
+from mn_sim.props.materials import STIFF_BY_MIX, stiff
 from mn_sim.props.safe import (SAFE_DEPTH, SAFE_DOOR_OPEN, SAFE_GAP, SAFE_WALL, SAFE_WIDTH,
                                SHELF_NAMES, add_safe, safe_shelf_z)
 from mn_sim.scene import ROBOT_BASE
@@ -15,9 +15,6 @@ GRASP_BACK = 0.058               # grasp this far behind the stack's centre (its
 HAND_CLEAR = 0.042               # tool point stays this far in front of the safe's opening
 
 
-def yaw_quat_wxyz(yaw: float) -> np.ndarray:
-    return xyzw_to_wxyz(mat_to_quat(rot_z(yaw)))
-
 
 class PutMoneyInSafe(Task):
     state_bodies = ("dollar_stack", "safe")
@@ -26,8 +23,8 @@ class PutMoneyInSafe(Task):
         add_safe(scene)
         S = scene
         m = S.body("dollar_stack", free=True)
-        g = stiffen(S.box(m, MONEY, (0.33, 0.55, 0.33, 1.0), mass=0.15,
-                          friction=(1.0, 0.01, 0.001), name="dollar_stack"))
+        g = stiff(S.box(m, MONEY, (0.33, 0.55, 0.33, 1.0), mass=0.15,
+                          friction=(1.0, 0.01, 0.001), name="dollar_stack"), STIFF_BY_MIX)
         g.condim = 4   # torsional friction: held by one end, the stack must not pivot and droop
         # a paper band round the middle (looks only)
         S.box(m, (0.012, MONEY[1] + 0.0008, MONEY[2] + 0.0008), (0.92, 0.9, 0.8, 1.0),
@@ -60,7 +57,7 @@ class PutMoneyInSafe(Task):
     def expert(self):
         sim = self.sim
         R = sim.body_mat("dollar_stack")
-        money_yaw = np.arctan2(R[1, 0], R[0, 0])
+        money_yaw = yaw_of(R)
         # of the two ends, grasp the one that ends up towards the robot with the least wrist turn
         grasp_yaw = self.safe_yaw + self.nearest_yaw(money_yaw - self.safe_yaw)
         fwd = np.array([np.cos(grasp_yaw), np.sin(grasp_yaw), 0.0])

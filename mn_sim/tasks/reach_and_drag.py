@@ -3,7 +3,7 @@
 import numpy as np
 
 from mn_sim.conditions import DetectedCondition
-from mn_sim.geometry import quat_to_mat
+from mn_sim.geometry import quat_to_mat, yaw_quat_wxyz
 from mn_sim.props.blocks import add_free_box
 from mn_sim.props.targets import add_flat_target
 from mn_sim.scene import ROBOT_BASE
@@ -18,9 +18,6 @@ LIFT = 0.12
 DRAG_CLEARANCE = 0.006   # stick bottom above the table while dragging
 MAX_LOW_REACH = 0.75     # how far from the base (xy) the Panda reaches a tool point near the table
 
-
-def _yaw_wxyz(yaw: float) -> np.ndarray:
-    return np.array([np.cos(yaw / 2), 0.0, 0.0, np.sin(yaw / 2)])
 
 
 class ReachAndDrag(Task):
@@ -53,11 +50,11 @@ class ReachAndDrag(Task):
         stick = np.array([self.rng.uniform(0.02, 0.12), self.side * self.rng.uniform(0.25, 0.3)])
         stick_yaw = self.rng.uniform(-0.25, 0.25)
         self.sim.set_free_pose("cube", (*cube, self.table_z + CUBE_HALF),
-                               _yaw_wxyz(np.arctan2(-self.drag_dir[1], -self.drag_dir[0])))
+                               yaw_quat_wxyz(np.arctan2(-self.drag_dir[1], -self.drag_dir[0])))
         self.sim.set_free_pose("stick", (*stick, self.table_z + STICK_HALF[2]),
-                               _yaw_wxyz(stick_yaw))
+                               yaw_quat_wxyz(stick_yaw))
         self.sim.set_body_pose("drag_target", (*target, self.table_z),
-                               _yaw_wxyz(self.rng.uniform(-np.pi / 4, np.pi / 4)))
+                               yaw_quat_wxyz(self.rng.uniform(-np.pi / 4, np.pi / 4)))
         self.sim.forward()
         self.register_success_conditions([
             DetectedCondition("cube", "success0", (TARGET_HALF - 0.01, TARGET_HALF - 0.01, 0.04))])

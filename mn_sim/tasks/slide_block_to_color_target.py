@@ -4,7 +4,7 @@ ahead (one push), blue and yellow one row aside (push forward, then sideways).""
 import numpy as np
 
 from mn_sim.conditions import DetectedCondition
-from mn_sim.geometry import rot_z
+from mn_sim.geometry import rot_z, yaw_quat_wxyz
 from mn_sim.props.blocks import add_free_box
 from mn_sim.props.targets import add_flat_target
 from mn_sim.tasks.base import Task
@@ -45,9 +45,9 @@ class SlideBlockToColorTarget(Task):
         start = np.array([self.rng.uniform(-0.1, -0.02), self.rng.uniform(-0.12, 0.12)])
         self.start = start - self.side * 0.5 * CELL * self.axes()[1]   # keep the grid central
         self.sim.set_body_pose("slide_targets", (*self.start, self.table_z),
-                               (np.cos(self.yaw / 2), 0.0, 0.0, np.sin(self.yaw / 2)))
+                               yaw_quat_wxyz(self.yaw))
         self.sim.set_free_pose("block", (*self.start, self.table_z + BLOCK_HALF),
-                               (np.cos(self.yaw / 2), 0.0, 0.0, np.sin(self.yaw / 2)))
+                               yaw_quat_wxyz(self.yaw))
         # the targets' positions in the board frame (its origin is the block's start)
         m = self.sim.model
         for c in TARGET_COLORS:

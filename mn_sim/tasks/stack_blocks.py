@@ -4,7 +4,7 @@ blocks of the colour are inside the region above the target and nothing is grasp
 import numpy as np
 
 from mn_sim.conditions import DetectedSeveralCondition, NothingGrasped
-from mn_sim.geometry import mat_to_quat, quat_to_mat, rot_z, xyzw_to_wxyz
+from mn_sim.geometry import quat_to_mat, yaw_of, yaw_quat_wxyz
 from mn_sim.props.blocks import BLOCK_HALF, add_block
 from mn_sim.tasks.base import COLORS, Task
 
@@ -65,9 +65,9 @@ class StackBlocks(Task):
         pts = self._layout()
         self.plane_yaw = self.rng.uniform(-np.pi / 4, np.pi / 4)
         self.sim.set_body_pose(PLANE, (*pts[0], self.table_z),
-                               xyzw_to_wxyz(mat_to_quat(rot_z(self.plane_yaw))))
+                               yaw_quat_wxyz(self.plane_yaw))
         for b, p in zip(TARGETS + DISTRACTORS, pts[1:]):
-            q = xyzw_to_wxyz(mat_to_quat(rot_z(self.rng.uniform(-np.pi / 4, np.pi / 4))))
+            q = yaw_quat_wxyz(self.rng.uniform(-np.pi / 4, np.pi / 4))
             self.sim.set_free_pose(b, (*p, self.table_z + BLOCK_HALF), q)
         self.sim.forward()
         self.register_success_conditions([
@@ -82,10 +82,6 @@ class StackBlocks(Task):
                 f"arrange {n} {color_name} blocks in a vertical stack on the table top",
                 f"set {n} {color_name} cubes on top of each other"]
 
-    @staticmethod
-    def _yaw(R: np.ndarray) -> float:
-        return float(np.arctan2(R[1, 0], R[0, 0]))
-
     def expert(self):
         sim = self.sim
         up = np.array([0.0, 0.0, 1.0])
@@ -94,7 +90,7 @@ class StackBlocks(Task):
         for k in range(self.blocks_to_stack):
             block = TARGETS[k]
             pos = sim.body_pos(block)
-            g = self.nearest_yaw(self._yaw(sim.body_mat(block)), np.pi / 2)
+            g = self.nearest_yaw(yaw_of(sim.body_mat(block)), np.pi / 2)
             carry_z = max(top, self.table_z + 2 * BLOCK_HALF) + 2 * BLOCK_HALF + 0.06
             yield self.action(pos + 0.1 * up, self.down(g), True, False)     # above the block
             yield self.action(pos, self.down(g), False, True)                # grasp
@@ -102,7 +98,7 @@ class StackBlocks(Task):
             tcp = sim.tcp_pose()
             R = quat_to_mat(tcp[3:])
             offset = R.T @ (sim.body_pos(block) - tcp[:3])
-            rel_yaw = self.nearest_yaw(self._yaw(sim.body_mat(block)) - self._yaw(R),
+            rel_yaw = self.nearest_yaw(yaw_of(sim.body_mat(block)) - yaw_of(R),
                                        np.pi / 2)
             lift = tcp[:3].copy()
             lift[2] = carry_z

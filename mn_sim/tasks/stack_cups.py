@@ -12,7 +12,7 @@ on four stacking lugs (see mn_sim.props.cups); the expert pinches a face between
 import numpy as np
 
 from mn_sim.conditions import DetectedCondition, NothingGrasped
-from mn_sim.geometry import mat_to_quat, quat_to_mat, rot_y, rot_z
+from mn_sim.geometry import mat_to_quat, quat_to_mat, rot_y, rot_z, yaw_of
 from mn_sim.props.cups import (CUP_H, CUP_TAPER, CUP_WALL, GRASP_FACES, NEST_STEP, add_cup,
                                cup_geom_names, cup_outer_radius, face_angle)
 from mn_sim.scene import ROBOT_BASE
@@ -87,7 +87,7 @@ class StackCups(Task):
         p = sim.body_pos(cup)
         base = sim.body_pos(self.target)
         m = sim.body_mat(cup)
-        cup_yaw = np.arctan2(m[1, 0], m[0, 0])
+        cup_yaw = yaw_of(m)
         others = [sim.body_pos(c)[:2] for c in CUPS if c != cup]
         tcp_h = CUP_H - GRIP_DEPTH + FINGERTIP          # tool point above the cup's base
         r = cup_outer_radius(tcp_h) - CUP_WALL / 2      # middle of the wall there

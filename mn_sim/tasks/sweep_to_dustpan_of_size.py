@@ -17,7 +17,7 @@ fine particles, and the dustpans are fixed to the table.
 import numpy as np
 
 from mn_sim.conditions import DetectedCondition
-from mn_sim.geometry import mat_to_quat, quat_to_mat, rot_z
+from mn_sim.geometry import mat_to_quat, quat_to_mat, rot_z, yaw_of, yaw_quat_wxyz
 from mn_sim.props.brushes import HANDLE_END, HANDLE_HALF, HEAD_HALF_DEPTH, add_broom
 from mn_sim.props.dirt import DIRT_HALF, add_dirt
 from mn_sim.props.dustpans import MOUTH_X, RAMP_LEN, SUCCESS_HALF, add_dustpan
@@ -34,9 +34,6 @@ START_GAP = 0.012        # between the head and the rearmost crumb when the swee
 INTO_PAN = 0.045         # the head's centre ends this far past the ramp, over the floor
 CLEAR_START, CLEAR_END = 0.005, 0.008   # bristles above the table at the start / end of the sweep
 
-
-def _yaw_wxyz(yaw: float) -> np.ndarray:
-    return np.array([np.cos(yaw / 2), 0.0, 0.0, np.sin(yaw / 2)])
 
 
 class SweepToDustpanOfSize(Task):
@@ -64,16 +61,16 @@ class SweepToDustpanOfSize(Task):
             e = SIDE[s] * v                      # from the pile towards this dustpan
             pos = self.center + (MOUTH_DIST - MOUTH_X) * e
             self.sim.set_body_pose(f"dustpan_{s}", (*pos, self.table_z),
-                                   _yaw_wxyz(np.arctan2(e[1], e[0])))
+                                   yaw_quat_wxyz(np.arctan2(e[1], e[0])))
         local = self.sample_xy(DIRT_NUM, (-0.05, 0.05), (-0.025, 0.025), 0.022)
         for i, p in enumerate(local):
             xy = self.center + R @ p
             self.sim.set_free_pose(f"dirt{i}", (*xy, self.table_z + DIRT_HALF[2]),
-                                   _yaw_wxyz(self.rng.uniform(-np.pi, np.pi)))
+                                   yaw_quat_wxyz(self.rng.uniform(-np.pi, np.pi)))
         head = self.center + R @ np.array([-BROOM_BACK + self.rng.uniform(-0.01, 0.01),
                                            self.rng.uniform(-0.03, 0.03)])
         self.sim.set_free_pose("broom", (*head, self.table_z),
-                               _yaw_wxyz(self.yaw + self.rng.uniform(-0.2, 0.2)))
+                               yaw_quat_wxyz(self.yaw + self.rng.uniform(-0.2, 0.2)))
         self.sim.forward()
         self.register_success_conditions([
             DetectedCondition(f"dirt{i}", f"dustpan_{size}_success", SUCCESS_HALF)
@@ -96,7 +93,7 @@ class SweepToDustpanOfSize(Task):
         # grasp the handle near its end, fingers across it
         Rb, pb = sim.body_mat("broom"), sim.body_pos("broom")
         grip = pb + Rb @ np.array([HANDLE_END + GRIP_FROM_END, 0.0, HANDLE_HALF[2]])
-        q_grip = self.down(self.nearest_yaw(np.arctan2(Rb[1, 0], Rb[0, 0])))
+        q_grip = self.down(self.nearest_yaw(yaw_of(Rb)))
         yield self.action((*grip[:2], z0 + LIFT), q_grip, True, False)
         yield self.action((*grip[:2], z0 + HANDLE_HALF[2]), q_grip, False, True)
         yield self.action((*grip[:2], z0 + LIFT), q_grip, False, True)

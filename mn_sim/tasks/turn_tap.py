@@ -3,7 +3,7 @@ variations; success when that tap's hinge has turned at least 1.57 rad)."""
 import numpy as np
 
 from mn_sim.conditions import JointCondition
-from mn_sim.geometry import mat_to_quat, rot_z, xyzw_to_wxyz
+from mn_sim.geometry import yaw_quat_wxyz
 from mn_sim.props.taps import TAP_HANDLE_Y, TAP_SIDES, add_tap
 from mn_sim.scene import ROBOT_BASE
 from mn_sim.tasks.base import Task
@@ -33,7 +33,7 @@ class TurnTap(Task):
         else:
             raise RuntimeError("turn_tap: could not place the tap within reach")
         self.sim.set_body_pose("tap", (x, y, self.table_z),
-                               xyzw_to_wxyz(mat_to_quat(rot_z(self.yaw))))
+                               yaw_quat_wxyz(self.yaw))
         for side in TAP_SIDES:
             self.sim.set_joint_qpos(f"tap_{side}_joint", 0.0)
         self.sim.forward()

@@ -87,19 +87,6 @@ RLBENCH_STYLE = [
 ]
 
 
-def test_matches_transformers_clip_tokenizer(tok, tmp_path):
-    """Cross-check against transformers' CLIPTokenizer built from the same vocabulary file."""
-    from transformers import CLIPTokenizer
-    (tmp_path / "vocab.json").write_text(json.dumps(tok.encoder))
-    with gzip.open(find_bpe_vocab(), "rt", encoding="utf-8") as f:
-        merges = f.read().split("\n")[1:48895]
-    (tmp_path / "merges.txt").write_text("#version: 0.2\n" + "\n".join(merges) + "\n",
-                                         encoding="utf-8")
-    hf = CLIPTokenizer.from_pretrained(str(tmp_path))
-    for text in RLBENCH_STYLE:
-        assert hf(text)["input_ids"] == [SOT_ID] + tok.encode(text) + [EOT_ID], text
-
-
 def test_bpe_path_override(monkeypatch, tmp_path):
     monkeypatch.setenv("MN_CLIP_BPE_PATH", str(tmp_path / "nope.txt.gz"))
     with pytest.raises(FileNotFoundError, match="MN_CLIP_BPE_PATH"):

@@ -2,6 +2,8 @@
 ranks settings by rollout success with CIs over training seeds when there are several."""
 import json
 
+import pytest
+
 from mn_models import sweep_report
 
 
@@ -25,7 +27,9 @@ def test_sweep_report_summarizes_settings(tmp_path):
     out = json.loads((tmp_path / "sweep.json").read_text())
     b4, b16 = out["settings"]
     assert (b4["batch_size"], b4["training_seeds"], b4["ci_over"]) == (4, 2, "training seeds")
-    assert abs(b4["success_rate"] - (0.5 + 0.25) / 2) < 1e-9 and b4["success_rate_ci95"] > 0
+    assert abs(b4["success_rate"] - (0.5 + 0.25) / 2) < 1e-9
+    # 95% t-interval over the 2 training seeds: t(0.975, 1) = 12.7062 x sd 0.1768 / sqrt(2)
+    assert b4["success_rate_ci95"] == pytest.approx(12.7062 * 0.125, rel=1e-4)
     assert b4["samples"] == 16 and b4["train_s"] == 2.0
     assert (b16["training_seeds"], b16["ci_over"], b16["samples"]) == (1, "evaluation seeds", 32)
     assert "| 16 | 0.001 | 2 | 32 |" in (tmp_path / "sweep.md").read_text()

@@ -73,7 +73,7 @@ def test_probe_refuses_a_checkpoint_of_the_wrong_kind(tiny_dataset, tmp_path):
 def test_unknown_config_key_is_named(tiny_dataset):
     with pytest.raises(KeyError, match="unknown config key 'stpes'.*did you mean 'steps'"):
         cfg_for("ee", tiny_dataset, "stpes=3")
-    with pytest.raises(ValueError, match="mode must be one of"):
+    with pytest.raises(ValueError, match="config key 'mode': got 'rl'.*one of 'au', 'ee', 'mn', 'probe'"):
         cfg_for("ee", tiny_dataset, "mode=rl")
 
 
@@ -120,3 +120,62 @@ def test_torchrun_two_processes(tiny_dataset, tmp_path):
     assert len(rows) == 3, "only rank 0 logs"
     assert rows[-1]["align/batch"] == 4.0, "the global batch is 2 processes x 2"
     assert ck.open_checkpoint(tmp_path / "ddp", need=("policy",)).meta["step"] == 3
+
+
+def _state(module):
+    """Every tensor of a module, parameters and buffers, as CPU copies."""
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+def test_probe_leaves_recognizer_and_policy_bit_identical(tiny_dataset, tmp_path):
+    Trainer(cfg_for("au", tiny_dataset, "steps=1", "ckpt_every=1", "batch_size=2"),
+            tmp_path / "au").train()
+    Trainer(cfg_for("ee", tiny_dataset, "steps=1", "ckpt_every=1", "batch_size=2"),
+            tmp_path / "ee").train()
+    loaded = {"recognizer": ck.open_checkpoint(tmp_path / "au").weights("recognizer"),
+              "policy": ck.open_checkpoint(tmp_path / "ee").weights("policy")}
+    cfg = cfg_for("probe", tiny_dataset, f"au_checkpoint={tmp_path / 'au'}",
+                  f"ee_checkpoint={tmp_path / 'ee'}", "steps=3", "ckpt_every=3",
+                  "batch_size=4", "warmup_steps=0")
+    t = Trainer(cfg, tmp_path / "probe")
+    align_before = _state(t.model.alignment)
+    t.train()
+    saved = ck.open_checkpoint(tmp_path / "probe")
+    assert saved.meta["step"] == 3
+    for name, want in loaded.items():
+        live = _state(getattr(t.model, name))
+        assert set(live) == set(want), name
+        # parameters and buffers (normalisation statistics included), in memory and as saved
+        changed = [k for k in want if not torch.equal(live[k], want[k])]
+        assert not changed, f"probe training changed {name} tensors {changed[:5]}"
+        stored = saved.weights(name)
+        assert [k for k in want if not torch.equal(stored[k], want[k])] == [], name
+    after = _state(t.model.alignment)
+    assert any(not torch.equal(after[k], align_before[k]) for k in after), \
+        "the alignment layers must train"
+    assert all(torch.equal(saved.weights("alignment")[k], after[k]) for k in after)
+
+
+def _steps(run):
+    return [json.loads(line)["step"]
+            for line in (Path(run) / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_resume_from_an_earlier_checkpoint_logs_each_step_once(tiny_dataset, tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    cfg = cfg_for("ee", tiny_dataset, "steps=5", "ckpt_every=2", "batch_size=2")
+    run = tmp_path / "run"
+    Trainer(cfg, run).train(stop_after=3)       # logged steps 1..3, last checkpoint at step 2
+    assert _steps(run) == [1, 2, 3]
+    assert [c.name for c in ck.list_checkpoints(run)] == ["step_0000002"]
+    first = (run / "metrics.jsonl").read_text().splitlines()
+    with open(run / "metrics.jsonl", "a") as fh:  # killed in the middle of writing step 4
+        fh.write('{"step": 4, "loss": 0.')
+    Trainer(cfg, run, resume=True).train()
+    rows = (run / "metrics.jsonl").read_text().splitlines()
+    assert _steps(run) == [1, 2, 3, 4, 5]
+    assert rows[:2] == first[:2], "rows up to the checkpoint are kept as they were"
+    assert json.loads(rows[2])["loss"] == json.loads(first[2])["loss"]  # step 3, logged again
+    ea = EventAccumulator(str(run / "tb"))
+    ea.Reload()
+    assert [e.step for e in ea.Scalars("loss")] == [1, 2, 3, 4, 5]

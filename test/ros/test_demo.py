@@ -47,17 +47,23 @@ def test_demo_story_end_to_end_then_reuse_and_resume(tmp_path):
     assert shown["frames"] >= 8 and shown["instruction"].startswith("open the ")
     # what was recognized is what was executed, on the shown task with a fresh seed
     rec, ex = s["recognized"], s["executed"]
-    assert rec["instruction"] in s["checkpoint"]["instructions"] and rec["recognitions"] >= 1
+    # the recognized instruction is the observer's best-scoring candidate (wiring here: with
+    # this budget the vocabulary may hold one instruction; the ranking itself is tested in
+    # test_inference.py and test_nodes.py)
+    ranked = [t["score"] for t in rec["top_k"]]
+    assert rec["recognitions"] >= 1 and ranked == sorted(ranked, reverse=True)
+    assert rec["instruction"] == rec["top_k"][0]["instruction"] and rec["score"] == ranked[0]
     assert rec["correct"] == (rec["instruction"] == shown["instruction"])
     assert ex["instruction"] == rec["instruction"]
     assert (ex["task"], ex["variation"]) == (shown["task"], shown["variation"])
     assert ex["seed"] != shown["collection_seed"] and ex["steps"] >= 1
     assert s["success"] is ex["success"] and (ex["success"] or ex["failure_reason"])
-    # the mirror node's report pairs the demonstration's z_u with the policy's z_e
+    # the mirror node's report pairs the demonstration's z_u with the policy's z_e: its
+    # similarity is the cosine of a demo z_u and a z_e recomputed here (z_u_phase "demo")
     al = s["alignment"]
-    assert al["reports"] >= 1 and -1.0 <= al["cosine"] <= 1.0
+    assert al["reports"] >= 1 and s["mirror_reports"][0]["z_u_phase"] == "demo"
+    assert al["cosine"] == pytest.approx(s["mirror_reports"][0]["similarity"], abs=1e-4)
     assert al["match"] == (al["cosine"] >= al["threshold"])
-    assert s["mirror_reports"][0]["z_u_phase"] == "demo"
     # the execution video
     import av
     with av.open(ex["video"]) as c:

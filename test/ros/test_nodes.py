@@ -19,6 +19,7 @@ from ros_helpers import INSTRUCTIONS, Client, NodeProcess, new_domain_id, ros_en
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 NS = "t"
 CAMS = ("front", "left_shoulder", "right_shoulder", "wrist")
+MIRROR_THRESHOLD = 0.3   # not the node's default (0.5): a node ignoring it is caught
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +41,7 @@ def graph(tiny_checkpoints, tmp_path_factory):
         "observer": NodeProcess("mn_ros.observer_node", NS, env, tmp / "observer.log",
                                 {"checkpoint": ck, "recognize_every": 8}),
         "mirror": NodeProcess("mn_ros.mirror_node", NS, env, tmp / "mirror.log",
-                              {"threshold": -1.0}),
+                              {"threshold": MIRROR_THRESHOLD}),
     }
     c = Client(domain, NS)
     c.pubs = {}
@@ -257,9 +258,10 @@ def test_observer_recognizes_and_mirror_compares(graph):
         if done():
             break
     assert len(c.inbox["label"]) > n_labels, "no recognized instruction"
-    assert c.inbox["label"][-1].data in INSTRUCTIONS
     scores = json.loads(c.inbox["scores"][-1].data)
     assert scores["instruction"] == c.inbox["label"][-1].data and scores["kind"] == "z_u"
+    # the published label is the best-scoring candidate, not merely one of the candidates
+    assert c.inbox["label"][-1].data == scores["top_k"][0]["instruction"]
     ranked = [s["score"] for s in scores["top_k"]]
     assert len(ranked) == 2 and ranked == sorted(ranked, reverse=True)
     assert {s["instruction"] for s in scores["top_k"]} == set(INSTRUCTIONS)
@@ -275,7 +277,28 @@ def test_observer_recognizes_and_mirror_compares(graph):
     assert embs["z_u"][1].shape == embs["z_e"][1].shape == (64,)
     sim = c.inbox["similarity"][-1].data
     assert sim == pytest.approx(cv.cosine(embs["z_u"][1], embs["z_e"][1]), abs=1e-5)
-    assert c.inbox["match"][-1].data is True     # threshold -1: every similarity matches
+    assert c.inbox["match"][-1].data is (sim >= MIRROR_THRESHOLD)
+    # match is similarity >= the node's threshold: pairs with known cosines on either side
+    from std_msgs.msg import Float32MultiArray
+
+    from mn_ros import topics as T
+    from mn_ros.node_common import COMMAND_QOS
+    pub = c.node.create_publisher(Float32MultiArray, T.EMBEDDING, COMMAND_QOS)
+    c.wait_subscribers(pub, 2)       # the mirror and this client
+    a, b = np.eye(64, dtype=np.float32)[:2]
+    for cos, expect in ((0.9, True), (0.4, True), (0.2, False), (-0.9, False), (1.0, True)):
+        z_u = cos * a + np.sqrt(max(0.0, 1 - cos * cos)) * b
+        n = len(c.inbox["similarity"])
+        # the pair (z_e then z_u); the nodes may publish too, so find the answer by its value
+        pub.publish(cv.embedding_to_msg(a, "z_e", "/test/policy"))
+        pub.publish(cv.embedding_to_msg(z_u, "z_u", "/test/observer"))
+
+        def answer(n=n, cos=cos):
+            return next((i for i, m in enumerate(c.inbox["similarity"][n:], n)
+                         if abs(m.data - cos) < 1e-5 and len(c.inbox["match"]) > i), None)
+        c.spin_until(lambda: answer() is not None, 10, f"mirror answer for cosine {cos}")
+        assert c.inbox["match"][answer()].data is expect, (cos, expect)
+    c.node.destroy_publisher(pub)
 
 
 def test_topic_names_and_types(graph):
