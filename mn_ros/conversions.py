@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import math
 from array import array
 from typing import Any, Sequence
 
@@ -378,9 +377,3 @@ def msg_to_json(msg, required: Sequence[str] = ()) -> dict[str, Any]:
         raise ConversionError(f"JSON message lacks keys {missing}: {msg.data[:120]!r}")
     return d
 
-
-def finite_float(value, what: str) -> float:
-    v = float(value)
-    if not math.isfinite(v):
-        raise ConversionError(f"{what} is {v}")
-    return v

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from mn_ros import topics as T
 from mn_ros.demo_story import HeldOut, say
 
 # node output lines echoed to the terminal (everything goes to the graph log)
@@ -77,7 +78,7 @@ class GraphSettings:
     exec_seed: int
     domain_id: int
     log_path: Path
-    namespace: str = "mn"
+    namespace: str = T.DEFAULT_NAMESPACE
     start_timeout: float = 240.0
     idle_timeout: float = 60.0
     threshold: float = 0.5
@@ -113,7 +114,6 @@ class Director:
         from sensor_msgs.msg import Image
         from std_msgs.msg import Bool, Float32, Float32MultiArray, String
 
-        from mn_ros import topics as T
         from mn_ros.node_common import COMMAND_QOS, LATCHED_QOS, SENSOR_QOS
         self.ctx = rclpy.Context()
         rclpy.init(context=self.ctx, domain_id=domain,

@@ -15,7 +15,6 @@ import numpy as np
 from mn_ros.conversions import msg_to_image
 
 DEFAULT_RATE = 20.0          # Hz, for sources without timing (keyframe-only episodes)
-VIDEO_SUFFIXES = (".mp4", ".mkv", ".avi", ".mov", ".webm")
 
 
 @dataclass

@@ -25,6 +25,8 @@ from rclpy.qos import (DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityP
 from std_msgs.msg import String
 from std_srvs.srv import Trigger
 
+from mn_ros import topics as T
+
 SENSOR_QOS = qos_profile_sensor_data          # cameras, video: best effort, keep last 5
 COMMAND_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE,
                          history=HistoryPolicy.KEEP_LAST)
@@ -89,8 +91,8 @@ class ManagedNode(Node):
         self.state = "unconfigured"
         self.exit_code: int | None = None
         self.dropped: dict[str, int] = {}   # what -> messages dropped before activation
-        self._state_pub = self.create_publisher(String, "~/state", LATCHED_QOS)
-        self.create_service(Trigger, "~/configure", self._configure_srv)
+        self._state_pub = self.create_publisher(String, T.STATE, LATCHED_QOS)
+        self.create_service(Trigger, T.CONFIGURE, self._configure_srv)
         self._publish_state()
         if self.autostart:
             self._start_timer = self.create_timer(0.0, self._autostart)

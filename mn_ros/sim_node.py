@@ -23,7 +23,7 @@ from mn_ros import conversions as cv
 from mn_ros import topics as T
 from mn_ros.node_common import COMMAND_QOS, LATCHED_QOS, SENSOR_QOS, ManagedNode, declare, run_node
 from mn_sim.scene import WORKSPACE_BOUNDS
-from mn_sim.types import CAMERAS, DISPLAY_SIZE, OBSERVER_CAMERA
+from mn_sim.types import CAMERAS, DISPLAY_SIZE, OBSERVER_CAMERA, OPTIONAL_CAMERAS
 
 
 class SimNode(ManagedNode):
@@ -35,10 +35,16 @@ class SimNode(ManagedNode):
         self.backend = p("backend", "mujoco", "simulator: the embedded MuJoCo Panda or RLBench "
                          "(CoppeliaSim + PyRep installed separately)",
                          choices=("mujoco", "rlbench"))
-        p("task", "open_drawer", "task loaded by the first reset and by ~/reset (see `mn tasks`)")
+        from mn_sim.tasks.registry import task_names
+        p("task", "open_drawer", "task loaded by the first reset and by ~/reset (see `mn tasks`)",
+          choices=task_names() if self.backend == "mujoco" else ())
         p("variation", 0, "task variation used by ~/reset", low=0, high=1000)
         p("seed", 0, "seed of the first episode; episode k uses seed + k", low=0, high=2**31 - 1)
+        known = CAMERAS + OPTIONAL_CAMERAS
         self.cameras = list(p("cameras", list(CAMERAS), "cameras to render and publish"))
+        bad = [c for c in self.cameras if c not in known]
+        if bad or not self.cameras:
+            raise ValueError(f"parameter 'cameras' is {self.cameras}; choose from {list(known)}")
         self.image_size = p("image_size", 128, "square camera resolution (pixels)", low=16,
                             high=1024)
         self.max_steps = p("max_steps", 25, "keyframe steps before an episode is truncated",
@@ -47,7 +53,8 @@ class SimNode(ManagedNode):
                             "streamed on 'video' while the arm moves (0 = off)", low=0.0,
                             high=200.0)
         self.video_camera = p("video_camera", OBSERVER_CAMERA, "camera streamed on 'video' "
-                              "(at image_size, the observer's input) and 'video/display'")
+                              "(at image_size, the observer's input) and 'video/display'",
+                              choices=known)
         self.display_size = p("display_size", DISPLAY_SIZE, "square size of the frames on "
                               "'video/display', for people (0 = off)", low=0, high=2048)
         self.republish = p("republish_period_s", 1.0, "re-send the latest observation (same "
@@ -55,6 +62,10 @@ class SimNode(ManagedNode):
                            low=0.0, high=60.0)
         self.bounds = list(p("workspace_bounds", list(WORKSPACE_BOUNDS), "[x_min, y_min, "
                              "z_min, x_max, y_max, z_max] (m): targets outside are rejected"))
+        b = self.bounds
+        if len(b) != 6 or not all(lo < hi for lo, hi in zip(b[:3], b[3:])):
+            raise ValueError(f"parameter 'workspace_bounds' is {b}; give 6 numbers [x_min, y_min, "
+                             "z_min, x_max, y_max, z_max] with each minimum below its maximum")
         self.frame_id = p("frame_id", cv.WORLD_FRAME, "frame of all poses")
         self.env = None
         self.episode, self.rejected, self.status = -1, 0, {}

@@ -22,6 +22,8 @@ import signal
 import sys
 import time
 
+from mn_ros import topics as T
+
 HELP = ("the main job: collect demos, train a tiny mn checkpoint, show a held-out demo to the "
         "ROS 2 graph and let the policy do what the observer recognized")
 
@@ -66,7 +68,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--domain-id", type=int, default=None,
                         help="ROS_DOMAIN_ID of the demo's graph (default: one of 20..99 "
                              "picked from the process id)")
-    parser.add_argument("--namespace", default="mn", help="ROS namespace (default mn)")
+    parser.add_argument("--namespace", default=T.DEFAULT_NAMESPACE,
+                        help=f"ROS namespace (default {T.DEFAULT_NAMESPACE})")
     parser.add_argument("--threshold", type=float, default=0.5,
                         help="the mirror node's match threshold on cosine(z_u, z_e)")
 

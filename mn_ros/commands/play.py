@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import argparse
 
+from mn_ros import topics as T
+
 HELP = "publish a demonstration (mp4, episode folder or ROS 2 bag) on an image topic"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("source", help="an mp4, an episode folder or a ROS 2 bag folder")
-    parser.add_argument("--ns", default="mn", help="ROS namespace (default mn)")
+    parser.add_argument("--ns", default=T.DEFAULT_NAMESPACE,
+                        help=f"ROS namespace (default {T.DEFAULT_NAMESPACE})")
     parser.add_argument("--topic", default=None, help="image topic (default: player.yaml's, "
                         "'video')")
     parser.add_argument("--rate", type=float, default=None, metavar="HZ",

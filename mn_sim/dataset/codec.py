@@ -102,7 +102,3 @@ def read_png(path: str | os.PathLike, mode: str | None = None) -> np.ndarray:
     except Exception as e:  # PIL raises many types for truncated / garbage files
         raise CorruptFileError(f"cannot decode image {path}: {type(e).__name__}: {e}") from e
 
-
-def verify_png(path: str | os.PathLike) -> None:
-    """Fully decode a PNG (checks CRCs and data); raises CorruptFileError naming the file."""
-    read_png(path)

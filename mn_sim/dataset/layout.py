@@ -31,7 +31,6 @@ VARIATION_NUMBER_JSON = "variation_number.json"
 VARIATION_NUMBER_PKL = "variation_number.pkl"
 KEYFRAMES_JSON = "kfs.json"
 VIDEO_CAMERA = "observer"           # mn_sim.types.OBSERVER_CAMERA
-VIDEO_FILE = f"{VIDEO_CAMERA}.mp4"
 # the camera of an episode's video (and of the observer's clips): the observer camera where it
 # was recorded, else the front camera (RLBench/PerAct data; the paper's observer watched it)
 VIDEO_CAMERAS = (VIDEO_CAMERA, "front")

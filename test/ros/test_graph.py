@@ -156,3 +156,17 @@ def test_bringup_arguments_are_checked():
     assert "__ns:=/robot1" in cmd and "checkpoint:='runs/my mn'" in cmd
     assert not graph.enabled(graph.RECORDER, values)
     assert graph.enabled(graph.RECORDER, graph.resolve(profile, {"record": "true"}))
+
+
+@pytest.mark.parametrize("param, says", [
+    ("task:=open_sesame", "parameter 'task' is 'open_sesame'; choose one of"),
+    ("cameras:=[front, ceiling]", "parameter 'cameras' is ['front', 'ceiling']; choose from"),
+    ("video_camera:=ceiling", "parameter 'video_camera' is 'ceiling'; choose one of"),
+    ("workspace_bounds:=[0.0, 0.0, 0.0, -1.0, 1.0, 1.0]", "parameter 'workspace_bounds' is"),
+])
+def test_sim_node_refuses_bad_parameters_before_it_starts(param, says):
+    import subprocess
+    import sys
+    p = subprocess.run([sys.executable, "-m", "mn_ros.sim_node", "--ros-args", "-p", param],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode != 0 and "[mn] cannot start: " + says in p.stderr, p.stderr[-2000:]
