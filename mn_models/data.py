@@ -19,7 +19,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from mn_models.data_cache import EpisodeCache, Progress
+from mn_models.data_cache import EpisodeCache
+from mn_sim.progress import Progress
 from mn_models.policy.samples import KeyframeSample, keyframe_samples
 
 log = logging.getLogger(__name__)
@@ -129,7 +130,7 @@ class MirrorData:
             from mn_models.policy.arp import view_cache_settings
             self.view_settings = view_cache_settings(policy_views)
             view_cache = EpisodeCache(root, "views", self.view_settings)
-        progress = Progress(f"{split} split of {root}", len(refs))
+        progress = Progress(f"mn cache: {split} split of {root}", len(refs), "episodes")
         self.records: list[EpisodeRecord] = []
         for gid, ((_, ref), ep) in enumerate(zip(refs, episodes)):
             built_before = sum(c.built for c in (clip_cache, view_cache) if c is not None)
@@ -156,8 +157,8 @@ class MirrorData:
                                         {"frames": at},
                                         lambda: _render_views_of(ep, at, policy_views))
             self.records.append(rec)
-            progress.step(sum(c.built for c in (clip_cache, view_cache) if c is not None)
-                          > built_before)
+            built = sum(c.built for c in (clip_cache, view_cache) if c is not None) > built_before
+            progress.update(quiet=not built)   # lines only while something is being built
         self.index = [(r, s) for r in range(len(self.records))
                       for s in range(len(self.records[r].samples))]
         log.info("%s split of %s: %d episodes, %d keyframe samples", split, root,

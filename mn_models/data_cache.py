@@ -22,9 +22,7 @@ import hashlib
 import json
 import logging
 import os
-import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -123,24 +121,5 @@ class EpisodeCache:
             return arr
 
 
-class Progress:
-    """Periodic progress lines (rate, ETA) on stderr for cache builds."""
-
-    def __init__(self, what: str, total: int, every_s: float = 10.0):
-        self.what, self.total, self.every_s = what, total, every_s
-        self.t0 = self.last = time.perf_counter()
-        self.done = 0
-
-    def step(self, built: bool) -> None:
-        self.done += 1
-        now = time.perf_counter()
-        if built and (now - self.last >= self.every_s or self.done == self.total):
-            rate = self.done / max(now - self.t0, 1e-9)
-            eta = (self.total - self.done) / max(rate, 1e-9)
-            print(f"[mn cache] {self.what}: {self.done}/{self.total} episodes, "
-                  f"{rate:.1f}/s, eta {eta:.0f}s", file=sys.stderr, flush=True)
-            self.last = now
-
-
 __all__ = ["EpisodeCache", "settings_key", "content_hash", "cache_root", "CACHE_FOLDER",
-           "VERSIONS", "Progress"]
+           "VERSIONS"]

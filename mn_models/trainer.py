@@ -19,7 +19,6 @@ import math
 import os
 import random
 import shutil
-import sys
 import time
 from pathlib import Path
 
@@ -31,6 +30,7 @@ import yaml
 
 from mn_models import checkpoint as ck
 from mn_models.train_config import TrainConfig
+from mn_sim.progress import Progress
 
 log = logging.getLogger("mn.train")
 
@@ -314,7 +314,9 @@ class Trainer:
         if cfg.mode == "probe":
             self.model.recognizer.eval()
             self.model.policy.eval()
-        t0, start_step, last_good = time.perf_counter(), self.step, ck.latest_checkpoint(self.run_dir)
+        last_good = ck.latest_checkpoint(self.run_dir)
+        progress = Progress(f"mn train {cfg.mode}", cfg.steps, "steps", start=self.step,
+                            bar=False if self.rank else None)
         logs: dict = {}
         end = cfg.steps if stop_after is None else min(cfg.steps, stop_after)
         t_step = time.perf_counter()
@@ -344,13 +346,8 @@ class Trainer:
                     self.tb.add_scalar(k, v, self.step)
                 with open(metrics_path, "a") as fh:
                     fh.write(json.dumps({"step": self.step, **logs}) + "\n")
-                if self.step % cfg.log_every == 0 or self.step == cfg.steps:
-                    el = time.perf_counter() - t0
-                    rate = (self.step - start_step) / el
-                    eta = (cfg.steps - self.step) / max(rate, 1e-9)
-                    print(f"[mn train {cfg.mode}] step {self.step}/{cfg.steps} loss "
-                          f"{logs['loss']:.4f} {rate:.2f} steps/s eta {eta:.0f}s", file=sys.stderr,
-                          flush=True)
+                progress.update(extra=f"loss {logs['loss']:.4f}", quiet=not (
+                    self.step % cfg.log_every == 0 or self.step == cfg.steps), force=True)
             if self.step % cfg.ckpt_every == 0 or self.step == cfg.steps:
                 if self.rank == 0:
                     last_good = self.save()

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from mn_sim.dataset import layout
+from mn_sim.progress import Progress, fmt_time
 from mn_sim.types import CAMERAS, DATASET_CAMERAS, OPTIONAL_CAMERAS
 
 DEFAULT_ENV_FACTORY = "mn_sim.env:MNEnv"
@@ -134,7 +135,7 @@ class CollectSummary:
         return not self.failed_episodes and not self.errors
 
     def __str__(self) -> str:
-        lines = [f"collected {self.written} episode(s) in {_fmt_time(self.seconds)} "
+        lines = [f"collected {self.written} episode(s) in {fmt_time(self.seconds)} "
                  f"({self.already_complete} already complete, {self.planned} planned); "
                  f"{self.failed_attempts} failed expert attempt(s) retried; "
                  f"{self.stale_removed} stale tmp folder(s) removed"]
@@ -400,53 +401,6 @@ def _worker_main(wid: int, config: CollectConfig, jobs, results, parent_pid: int
             results.put(("exit", wid, None, None))
 
 
-# ---------------------------------------------------------------------- progress
-def _fmt_time(s: float) -> str:
-    s = int(round(s))
-    return f"{s // 3600}h{s % 3600 // 60:02d}m{s % 60:02d}s" if s >= 3600 else \
-        f"{s // 60}m{s % 60:02d}s"
-
-
-class _Progress:
-    def __init__(self, total: int, log_every: float, stream=None):
-        self.total, self.done, self.failed = total, 0, 0
-        self.t0 = time.monotonic()
-        self.log_every = log_every
-        self.stream = stream or sys.stderr
-        self._last = 0.0
-        self._bar = None
-        if total and getattr(self.stream, "isatty", lambda: False)():
-            from tqdm import tqdm
-            self._bar = tqdm(total=total, unit="ep", file=self.stream, dynamic_ncols=True)
-
-    def line(self) -> str:
-        el = time.monotonic() - self.t0
-        rate = self.done / el * 60 if el > 0 else 0.0
-        left = self.total - self.done - self.failed
-        eta = _fmt_time(left / rate * 60) if rate > 0 else "?"
-        return (f"[mn collect] {self.done}/{self.total} episodes, {self.failed} failed, "
-                f"{rate:.1f} ep/min, elapsed {_fmt_time(el)}, ETA {eta}")
-
-    def update(self, ok: bool, force: bool = False) -> None:
-        if ok:
-            self.done += 1
-        else:
-            self.failed += 1
-        if self._bar is not None:
-            self._bar.update(1)
-            el = time.monotonic() - self.t0
-            self._bar.set_postfix_str(f"{self.done / el * 60 if el else 0:.1f} ep/min")
-            return
-        now = time.monotonic()
-        if force or now - self._last >= self.log_every or self.done + self.failed == self.total:
-            self._last = now
-            print(self.line(), file=self.stream, flush=True)
-
-    def close(self) -> None:
-        if self._bar is not None:
-            self._bar.close()
-
-
 # ---------------------------------------------------------------------- main entry
 def collect(config: CollectConfig, env_factory: Callable | None = None, catalog=None,
             stream=None) -> CollectSummary:
@@ -488,7 +442,8 @@ def collect(config: CollectConfig, env_factory: Callable | None = None, catalog=
               f"{len(pending)} to record with {config.workers or 'no'} worker process(es)",
               file=stream, flush=True)
         if pending:
-            progress = _Progress(len(pending), config.log_every, stream)
+            progress = Progress("mn collect", len(pending), "episodes", config.log_every, stream,
+                                per="min")
             try:
                 if config.workers == 0:
                     _run_inline(config, pending, env_factory, summary, progress)
@@ -500,7 +455,7 @@ def collect(config: CollectConfig, env_factory: Callable | None = None, catalog=
     return summary
 
 
-def _account(job: Job, report: dict, summary: CollectSummary, progress: _Progress) -> None:
+def _account(job: Job, report: dict, summary: CollectSummary, progress: Progress) -> None:
     summary.failed_attempts += report.get("failures", 0)
     if report["status"] == "done":
         summary.written += 1
@@ -509,7 +464,7 @@ def _account(job: Job, report: dict, summary: CollectSummary, progress: _Progres
                                         "reasons": report["reasons"]})
     else:
         summary.errors.append(f"{job.task} episode{job.index}: {report['error'].strip()}")
-    progress.update(report["status"] == "done")
+    progress.update(ok=report["status"] == "done")
 
 
 def _run_inline(config, pending, env_factory, summary, progress) -> None:

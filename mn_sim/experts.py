@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
-import sys
 import time
 from collections import Counter
 
@@ -31,19 +30,16 @@ def _run_task(args) -> dict:
 def evaluate_experts(tasks: list[str], episodes: int = 25, seed: int = 0, workers: int = 2,
                      progress=True) -> dict[str, dict]:
     """Success rate per task; episode k uses variation k % count and seed `seed + k`."""
+    from mn_sim.progress import Progress
     jobs = [(t, episodes, seed) for t in tasks]
     results = {}
-    start = time.perf_counter()
+    bar = Progress("mn experts", len(jobs), "tasks", every_s=0.0) if progress else None
 
     def report(r):
         results[r["task"]] = r
-        if progress:
-            done = len(results)
-            el = time.perf_counter() - start
-            eta = el / done * (len(jobs) - done)
-            print(f"[{done}/{len(jobs)}] {r['task']}: {r['success_rate']:.0%} "
-                  f"({r['seconds_per_episode']:.2f} s/episode) elapsed {el:.0f}s eta {eta:.0f}s",
-                  file=sys.stderr, flush=True)
+        if bar:
+            bar.update(extra=f"{r['task']} {r['success_rate']:.0%} "
+                             f"({r['seconds_per_episode']:.2f} s/episode)")
 
     if workers <= 1 or len(jobs) == 1:
         for j in jobs:

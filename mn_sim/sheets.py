@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
-import sys
 import time
 from pathlib import Path
 
@@ -75,18 +74,17 @@ def _job(args):
 def make_sheets(tasks: list[str], out_dir: str, workers: int = 2, size: int = 256,
                 progress: bool = True) -> list[dict]:
     """One sheet per task, `workers` processes; progress lines with elapsed time and ETA."""
+    from mn_sim.progress import Progress
     jobs = [(t, str(out_dir), size) for t in tasks]
-    done, start = [], time.perf_counter()
+    done = []
+    bar = Progress("mn tasks --sheets", len(jobs), "sheets", every_s=0.0) if progress else None
 
     def report(r):
         done.append(r)
-        if progress:
-            el = time.perf_counter() - start
-            eta = el / len(done) * (len(jobs) - len(done))
+        if bar:
             bad = [s["variation"] for s in r["variations"] if not s["success"]]
-            print(f"[{len(done)}/{len(jobs)}] {r['path']} ({len(r['variations'])} variations"
-                  f"{', expert failed on ' + str(bad) if bad else ''}) elapsed {el:.0f}s "
-                  f"eta {eta:.0f}s", file=sys.stderr, flush=True)
+            bar.update(extra=f"{r['path']} ({len(r['variations'])} variations"
+                             f"{', expert failed on ' + str(bad) if bad else ''})")
 
     if workers <= 1 or len(jobs) == 1:
         for j in jobs:

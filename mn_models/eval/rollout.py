@@ -18,7 +18,6 @@ import hashlib
 import logging
 import multiprocessing as mp
 import os
-import sys
 import time
 import traceback
 from dataclasses import asdict, dataclass
@@ -237,18 +236,15 @@ def run_jobs(checkpoint, jobs: Sequence[RolloutJob], image_size: int = 128, max_
              workers: int = 2, progress: bool = True) -> list[dict]:
     """Play every job; results in job order. workers <= 1 runs in this process."""
     headless()
+    from mn_sim.progress import Progress
     results: dict[int, dict] = {}
-    start = time.perf_counter()
+    bar = Progress("mn eval ee", len(jobs), "episodes", every_s=0.0) if progress else None
 
     def report(i, r):
         results[i] = r
-        if progress:
-            n = len(results)
-            el = time.perf_counter() - start
-            print(f"[mn eval ee] {n}/{len(jobs)} {r['task']} v{r['variation']}: "
-                  f"{'success' if r['success'] else 'failure (' + r['failure_reason'] + ')'} "
-                  f"elapsed {el:.0f}s eta {el / n * (len(jobs) - n):.0f}s", file=sys.stderr,
-                  flush=True)
+        if bar:
+            bar.update(extra=f"{r['task']} v{r['variation']}: " + (
+                "success" if r["success"] else f"failure ({r['failure_reason']})"))
 
     if workers <= 1 or len(jobs) <= 1:
         runner = PolicyRunner(checkpoint, image_size, max_steps, threads=None)

@@ -102,7 +102,7 @@ def test_collect_writes_episodes_and_retries_failures(tmp_path):
     ds = DemoDataset(tmp_path)
     assert len(ds) == 8 and ds[0].cameras == ["front", "wrist"]
     lines = stream.getvalue().splitlines()
-    assert any("8/8 episodes" in ln and "ep/min" in ln and "ETA" in ln for ln in lines)
+    assert any("8/8 episodes" in ln and "/min" in ln and "ETA" in ln for ln in lines)
     assert "collected 8 episode(s)" in str(summary)
 
 
