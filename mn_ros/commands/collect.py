@@ -70,9 +70,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="what builds the environment (another backend, or a test fake)")
     parser.add_argument("--catalog", default=DEFAULT_CATALOG, metavar="MODULE",
                         help="module with task_names() and the variation counts")
-    parser.add_argument("--log-every", type=float_in(0.0, lo_open=True), default=10.0,
-                        metavar="S",
-                        help="seconds between progress lines when not on a terminal")
+    parser.add_argument("--log-every", type=float_in(0.0), default=10.0, metavar="S",
+                        help="seconds between progress lines when not on a terminal (0: a line "
+                             "per episode)")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -283,7 +283,7 @@ FLAG_CASES = [
     ("collect", COLLECT, "--frame-rate", ["0", "-20", "nan", "inf"]),
     ("collect", COLLECT, "--image-size", ["0", "7"]),
     ("collect", COLLECT, "--max-attempts", ["0"]),
-    ("collect", COLLECT, "--log-every", ["0", "-1", "nan"]),
+    ("collect", COLLECT, "--log-every", ["-1", "-0.5", "nan"]),
 ]
 
 
