@@ -65,7 +65,7 @@ class PlayerNode(ManagedNode):
         while self.index < len(self.demo.frames) and \
                 now - self.t0 >= self.demo.times[self.index] * 1e9:
             self.pub.publish(cv.image_to_msg(self.demo.frames[self.index], "rgb8", self.now_ns(),
-                                             f"{self.camera}_optical"))
+                                             f"{self.camera or 'video'}_optical"))
             self.index += 1
         if self.index < len(self.demo.frames):
             return

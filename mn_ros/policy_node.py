@@ -24,7 +24,7 @@ from mn_ros import topics as T
 from mn_ros.node_common import (COMMAND_QOS, LATCHED_QOS, SENSOR_QOS, ManagedNode, declare,
                                 declare_checkpoint, log_loaded, run_node)
 from mn_ros.observation_sync import ObservationSync, camera_part
-from mn_sim.types import CAMERAS
+from mn_sim.types import CAMERAS, OPTIONAL_CAMERAS
 
 
 class PolicyNode(ManagedNode):
@@ -38,6 +38,10 @@ class PolicyNode(ManagedNode):
                                "outside the checkpoint's vocabulary (default: reject them)")
         self.cameras = list(p("cameras", list(CAMERAS), "camera topics to subscribe; must "
                               "include every camera the policy was trained with"))
+        known = CAMERAS + OPTIONAL_CAMERAS
+        bad = [c for c in self.cameras if c not in known]
+        if bad or not self.cameras:
+            raise ValueError(f"parameter 'cameras' is {self.cameras}; choose from {list(known)}")
         self.frame_id = p("frame_id", cv.WORLD_FRAME, "frame of all poses")
         self.runner = None
         self.sync = ObservationSync(self.cameras)

@@ -165,8 +165,17 @@ def test_bringup_arguments_are_checked():
     ("workspace_bounds:=[0.0, 0.0, 0.0, -1.0, 1.0, 1.0]", "parameter 'workspace_bounds' is"),
 ])
 def test_sim_node_refuses_bad_parameters_before_it_starts(param, says):
+    _refused("mn_ros.sim_node", param, says)
+
+
+def test_policy_node_refuses_unknown_cameras_before_it_starts():
+    _refused("mn_ros.policy_node", "cameras:=[front, ceiling]",
+             "parameter 'cameras' is ['front', 'ceiling']; choose from")
+
+
+def _refused(module: str, param: str, says: str) -> None:
     import subprocess
     import sys
-    p = subprocess.run([sys.executable, "-m", "mn_ros.sim_node", "--ros-args", "-p", param],
+    p = subprocess.run([sys.executable, "-m", module, "--ros-args", "-p", param],
                        capture_output=True, text=True, timeout=120)
     assert p.returncode != 0 and "[mn] cannot start: " + says in p.stderr, p.stderr[-2000:]
