@@ -42,10 +42,21 @@ class EpisodeRecord:
     success: bool = True
 
 
-def split_of(task: str, path: str, val_fraction: float, seed: int) -> str:
-    """"train" or "val": a seeded hash of the task and the episode folder's name."""
-    h = zlib.crc32(f"{seed}:{task}:{path.rsplit('/', 1)[-1]}".encode()) / 0xFFFFFFFF
+# The held-out split is a property of the dataset, not of a training run: a stable hash of the
+# task and the episode folder's name, the same for every seed, model and run (checkpoints
+# store it; evaluations and probes refuse checkpoints whose splits differ).
+SPLIT_RULE = "crc32('<task>:<episode folder>') / 0xFFFFFFFF < val_fraction"
+
+
+def split_of(task: str, path: str, val_fraction: float) -> str:
+    """"train" or "val" (SPLIT_RULE)."""
+    h = zlib.crc32(f"{task}:{path.rsplit('/', 1)[-1]}".encode()) / 0xFFFFFFFF
     return "val" if h < val_fraction else "train"
+
+
+def split_identity(val_fraction: float) -> dict:
+    """What a checkpoint records about the split its run trained on (meta["split"])."""
+    return {"rule": SPLIT_RULE, "val_fraction": float(val_fraction)}
 
 
 def _resize_frames(frames: np.ndarray, size: int) -> np.ndarray:
@@ -68,20 +79,21 @@ def sample_clip_indices(n: int, num_frames: int, rng: np.random.Generator | None
 
 
 class MirrorData:
-    """Episodes of a dataset root, split into train/val by a seeded hash of their folder.
+    """Episodes of a dataset root, split into train/val by a stable hash of their folder
+    (SPLIT_RULE: the same split for every training seed).
 
     Args:
         root: dataset root (`<root>/<task>/all_variations/episodes/episode<N>`).
         tasks: task names to use (default: all found).
         split: "train", "val" or "all".
         val_fraction: fraction of each task's episodes held out (by hash, stable).
-        clip_size: recognizer input size the front frames are downsized to.
+        clip_size: recognizer input size the video frames are downsized to.
         cameras: cameras the policy needs.
         instructions: the instruction vocabulary (ids index this list); default: the canonical
             instructions found in the data, sorted. Pass the same list to every split.
         tasks_vocab: task vocabulary (ids index this list); default: the tasks found, sorted.
         need_samples: load keyframe samples (policy); False loads only clips.
-        need_clips: load front-camera clips (recognizer).
+        need_clips: load the video camera's clips (observer, else front; recognizer).
         policy_views: a PolicyConfig whose stage-1 views of every sample are rendered once
             and read back instead of the cameras (``ee_batch`` then carries K.VIEWS and no
             camera keys). Only for policies that neither augment nor zoom in training.
@@ -90,7 +102,7 @@ class MirrorData:
     """
 
     def __init__(self, root, tasks: Sequence[str] | None = None, split: str = "train",
-                 val_fraction: float = 0.2, seed: int = 0, clip_size: int = 64,
+                 val_fraction: float = 0.2, clip_size: int = 64,
                  cameras: Sequence[str] = ("front", "left_shoulder", "right_shoulder", "wrist"),
                  instructions: Sequence[str] | None = None,
                  tasks_vocab: Sequence[str] | None = None, need_samples: bool = True,
@@ -111,10 +123,13 @@ class MirrorData:
             raise FileNotFoundError(f"no complete episodes under {root} (tasks {tasks or 'all'}); "
                                     "collect some with `mn collect`")
         refs = [(i, r) for i, r in enumerate(ds.episodes)
-                if split == "all" or split_of(r.task, str(r.path), val_fraction, seed) == split]
+                if split == "all" or split_of(r.task, str(r.path), val_fraction) == split]
         if max_episodes:
             refs = refs[:max_episodes]
         self.root, self.split, self.cameras = str(root), split, tuple(cameras)
+        self.split_identity = split_identity(val_fraction)
+        self.held_out = sorted(f"{r.task}/{Path(str(r.path)).name}" for r in ds.episodes
+                               if split_of(r.task, str(r.path), val_fraction) == "val")
         episodes = [ds[i] for i, _ in refs]
         found_instr = sorted({e.descriptions[0] for e in ds})
         self.instructions = list(instructions) if instructions is not None else found_instr

@@ -142,7 +142,7 @@ class Trainer:
         p = self.pcfg
         views = (p if cfg.mode in ("ee", "mn") and not cfg.ee_checkpoint and not p.augment
                  and not p.coarse_to_fine and cfg.cache_views else None)
-        kw = dict(tasks=cfg.tasks or None, val_fraction=cfg.val_fraction, seed=cfg.seed,
+        kw = dict(tasks=cfg.tasks or None, val_fraction=cfg.val_fraction,
                   clip_size=self.rcfg.image_size, cameras=tuple(self.pcfg.cameras),
                   need_samples=need_samples, need_clips=need_clips, policy_views=views)
         # training reads only the train split; `mn eval --split val` reads the held-out one
@@ -150,12 +150,30 @@ class Trainer:
         if len(self.train_data) == 0:
             raise TrainingError(f"the train split of {cfg.data} is empty")
 
+    def _check_frozen_splits(self) -> None:
+        """Checkpoints this run starts from must have trained on this run's split: a probe
+        (or an mn run) on a recognizer or policy that saw this run's held-out episodes would
+        measure on its training data."""
+        from mn_models.data import split_identity
+        want = split_identity(self.cfg.val_fraction)
+        for key in ("au_checkpoint", "ee_checkpoint"):
+            path = getattr(self.cfg, key)
+            if not path:
+                continue
+            got = ck.open_checkpoint(path).meta.get("split") or {}
+            if {k: got.get(k) for k in want} != want:
+                recorded = {k: got.get(k) for k in want} if got else "none recorded"
+                raise TrainingError(
+                    f"{key} {path} was trained on another held-out split ({recorded}; this "
+                    f"run: {want}): retrain it with val_fraction={want['val_fraction']}")
+
     def _build_models(self):
         from mn_models.alignment import MirrorAlignment
         from mn_models.policy.arp import ARPPolicy
         from mn_models.recognizer.model import Recognizer
         cfg = self.cfg
         rec = pol = ali = None
+        self._check_frozen_splits()
         if cfg.mode == "probe":
             rec = ck.build_recognizer(ck.open_checkpoint(cfg.au_checkpoint, need=("recognizer",)))
             pol = ck.build_policy(ck.open_checkpoint(cfg.ee_checkpoint, need=("policy",)))
@@ -260,7 +278,9 @@ class Trainer:
 
     def save(self) -> Path:
         folder = ck.checkpoints_dir(self.run_dir) / f"step_{self.step:07d}"
-        vocab = {"instructions": self.train_data.instructions, "tasks": self.train_data.tasks}
+        vocab = {"instructions": self.train_data.instructions, "tasks": self.train_data.tasks,
+                 "split": {**self.train_data.split_identity,
+                           "held_out": self.train_data.held_out}}
         modules = {n: getattr(self.model, n) for n in ("recognizer", "policy", "alignment")
                    if getattr(self.model, n) is not None}
         ck.save_checkpoint(folder, kind=self.cfg.mode, step=self.step, config=self.cfg.to_dict(),

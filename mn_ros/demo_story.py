@@ -7,8 +7,8 @@ episode to show, and the summary of what happened (mn_ros/demo_director.py runs 
     shown = pick_held_out(cfg.data_dir, cfg.tasks, ckpt.train_config, cfg.show_task, cfg.seed)
 
 The shown episode is one the checkpoint never trained on: mn_models.data splits episodes into
-train / val by a stable hash of (seed, task, folder name), and the held-out one is taken from
-the val split with the checkpoint's own val_fraction and seed.
+train / val by a stable hash of (task, folder name) (the dataset's split, the same for every
+seed), and the held-out one is taken from the val split with the checkpoint's val_fraction.
 """
 from __future__ import annotations
 
@@ -175,7 +175,7 @@ def _has_held_out(cfg: StoryConfig) -> bool:
     from mn_sim.dataset import layout
     tc = train_config(cfg)
     folder = layout.episodes_dir(cfg.data_dir, cfg.show_task)
-    return any(split_of(cfg.show_task, str(p), tc.val_fraction, tc.seed) == "val"
+    return any(split_of(cfg.show_task, str(p), tc.val_fraction) == "val"
                for p in layout.list_episode_dirs(folder))
 
 
@@ -275,17 +275,16 @@ def pick_held_out(data_dir, tasks: Sequence[str], train_cfg: dict, show_task: st
     from mn_models.data import MirrorData
     from mn_sim.dataset import load_episode
     val_fraction = float(train_cfg.get("val_fraction", 0.2))
-    split_seed = int(train_cfg.get("seed", 0))
     try:
         val = MirrorData(data_dir, tasks=list(tasks), split="val", val_fraction=val_fraction,
-                         seed=split_seed, need_samples=False, need_clips=False)
+                         need_samples=False, need_clips=False)
     except FileNotFoundError as e:
         raise StoryError(str(e)) from e
     recs = sorted((r for r in val.records if r.task == show_task),
                   key=lambda r: int(Path(r.path).name.removeprefix("episode")))
     if not recs:
         raise StoryError(f"no held-out (val split) episode of {show_task!r} under {data_dir} "
-                         f"(val_fraction {val_fraction}, seed {split_seed}): collect more "
+                         f"(val_fraction {val_fraction}): collect more "
                          f"episodes (--episodes-per-task)")
     eps = [(r, load_episode(r.path)) for r in recs]
     eps = [(r, ep) for r, ep in eps if len(ep) >= min_frames]

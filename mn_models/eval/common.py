@@ -16,27 +16,51 @@ def train_config_of(ckpt) -> dict:
     return dict(ckpt.config or {})
 
 
+def checked_split(checkpoints: Sequence, split: str) -> float:
+    """The val_fraction of the split every checkpoint in `checkpoints` trained on; refuses a
+    checkpoint without a recorded split (written before the split became a property of the
+    dataset: it may have trained on today's held-out episodes) and checkpoints whose splits
+    differ (a probe of recognizer seed 1 with policy seed 0 must not evaluate on episodes one
+    of them trained on). `split="all"` needs no check."""
+    from mn_models.data import SPLIT_RULE
+    fractions = {}
+    for c in checkpoints:
+        s = c.meta.get("split") or {}
+        if split != "all" and s.get("rule") != SPLIT_RULE:
+            raise EvalError(f"{c.path} records no held-out split of today's kind (it was trained "
+                            "before the split became a property of the dataset, and its "
+                            "held-out episodes may be today's training ones): retrain it, or "
+                            "evaluate with --split all")
+        fractions[str(c.path)] = float(s.get("val_fraction",
+                                             (c.config or {}).get("val_fraction", 0.2)))
+    if split != "all" and len(set(fractions.values())) > 1:
+        raise EvalError(f"these checkpoints were trained on different splits (val_fraction "
+                        f"{fractions}): their held-out episodes differ; use checkpoints of "
+                        "one split")
+    return next(iter(fractions.values()), 0.2)
+
+
 def load_split(data, split: str, train_config: dict, *, tasks: Sequence[str] | None = None,
                clip_size: int = 32, cameras: Sequence[str] = ("front",),
-               need_clips: bool = True, need_samples: bool = True):
-    """The `split` ("val" = held out, "train" or "all") of dataset `data`, split exactly as the
-    checkpoint's training run split it (same val_fraction and seed)."""
+               need_clips: bool = True, need_samples: bool = True, checkpoints: Sequence = ()):
+    """The `split` ("val" = held out, "train" or "all") of dataset `data` under the dataset's
+    split rule (mn_models.data.SPLIT_RULE) with the val_fraction the `checkpoints` recorded
+    (checked_split refuses checkpoints of another or an unrecorded split)."""
     from mn_models.data import MirrorData
     if split not in ("val", "train", "all"):
         raise EvalError(f"--split must be val, train or all; got {split!r}")
-    val_fraction = float(train_config.get("val_fraction", 0.2))
-    seed = int(train_config.get("seed", 0))
+    val_fraction = (checked_split(checkpoints, split) if checkpoints
+                    else float(train_config.get("val_fraction", 0.2)))
     tasks = list(tasks or train_config.get("tasks") or []) or None
     try:
-        d = MirrorData(data, tasks=tasks, split=split, val_fraction=val_fraction, seed=seed,
+        d = MirrorData(data, tasks=tasks, split=split, val_fraction=val_fraction,
                        clip_size=clip_size, cameras=tuple(cameras), need_samples=need_samples,
                        need_clips=need_clips)
     except FileNotFoundError as e:
         raise EvalError(str(e)) from e
     if len(d) == 0:
         raise EvalError(f"the {split!r} split of {data} is empty (val_fraction {val_fraction}, "
-                        f"seed {seed}, tasks {tasks or 'all'}): collect more episodes or use "
-                        f"--split all")
+                        f"tasks {tasks or 'all'}): collect more episodes or use --split all")
     if need_samples and not d.index:
         raise EvalError(f"the {split!r} split of {data} has no keyframe samples")
     return d

@@ -71,6 +71,7 @@ class ProbeModels:
     strategy: str
     train_config: dict        # of the alignment's checkpoint: its split is the held-out one
     label: str
+    checkpoints: tuple = ()   # probe/mn, recognizer's and policy's: one split for all
 
 
 def load_models(probe, au=None, ee=None) -> ProbeModels:
@@ -90,13 +91,15 @@ def load_models(probe, au=None, ee=None) -> ProbeModels:
                         "was trained on")
     cfg = train_config_of(p)
     strategy = (cfg.get("alignment") or {}).get("strategy", "instruction")
-    return ProbeModels(rec, pol, ali, policy_tokenizer(pc), strategy, cfg, label(p))
+    return ProbeModels(rec, pol, ali, policy_tokenizer(pc), strategy, cfg, label(p),
+                       (p, rc, pc))
 
 
 def load_pairs_data(models: ProbeModels, data, split: str = "val", tasks=None):
     return load_split(data, split, models.train_config, tasks=tasks,
                       clip_size=models.recognizer.config.image_size,
-                      cameras=models.policy.cfg.cameras, need_clips=True, need_samples=True)
+                      cameras=models.policy.cfg.cameras, need_clips=True, need_samples=True,
+                      checkpoints=models.checkpoints)
 
 
 @torch.no_grad()

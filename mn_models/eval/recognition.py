@@ -50,7 +50,7 @@ def evaluate_recognition(checkpoint, data, split: str = "val", tasks: Sequence[s
     c = ck.open_checkpoint(checkpoint, need=("recognizer",))
     rec = ck.build_recognizer(c).eval()
     d = load_split(data, split, train_config_of(c), tasks=tasks, clip_size=rec.config.image_size,
-                   need_samples=False, need_clips=True)
+                   need_samples=False, need_clips=True, checkpoints=[c])
     present = sorted({r.task for r in d.records})
     if candidates is None:
         candidates = candidate_instructions(c.meta.get("instructions", []), present,

@@ -179,3 +179,37 @@ def test_resume_from_an_earlier_checkpoint_logs_each_step_once(tiny_dataset, tmp
     ea = EventAccumulator(str(run / "tb"))
     ea.Reload()
     assert [e.step for e in ea.Scalars("loss")] == [1, 2, 3, 4, 5]
+
+
+def test_the_split_is_the_datasets_recorded_and_checked(tiny_dataset, tmp_path):
+    """The held-out split is the same for every training seed, recorded in each checkpoint;
+    a probe refuses frozen models of another split and evaluations refuse mixed or
+    unrecorded splits (issue 12)."""
+    from mn_models.data import SPLIT_RULE, MirrorData
+    from mn_models.eval.common import EvalError, checked_split
+    for seed in (0, 1):
+        Trainer(cfg_for("au", tiny_dataset, "steps=1", "ckpt_every=1", "batch_size=2",
+                        f"seed={seed}"), tmp_path / f"au{seed}").train()
+    a0, a1 = (ck.open_checkpoint(tmp_path / f"au{s}") for s in (0, 1))
+    val = MirrorData(tiny_dataset, split="val", val_fraction=0.25, need_samples=False,
+                     need_clips=False)
+    held = sorted(f"{r.task}/{Path(r.path).name}" for r in val.records)
+    assert held and a0.meta["split"] == a1.meta["split"] == {
+        "rule": SPLIT_RULE, "val_fraction": 0.25, "held_out": held}
+    assert checked_split([a0, a1], "val") == 0.25
+    # another val_fraction: a probe on it refuses these recognizers, evaluations refuse the mix
+    Trainer(cfg_for("ee", tiny_dataset, "steps=1", "ckpt_every=1", "batch_size=2",
+                    "val_fraction=0.5"), tmp_path / "ee").train()
+    e = ck.open_checkpoint(tmp_path / "ee")
+    with pytest.raises(EvalError, match="trained on different splits"):
+        checked_split([a0, e], "val")
+    assert checked_split([a0, e], "all") in (0.25, 0.5)      # --split all needs no check
+    with pytest.raises(TrainingError, match="ee_checkpoint .* another held-out split"):
+        Trainer(cfg_for("probe", tiny_dataset, f"au_checkpoint={tmp_path / 'au0'}",
+                        f"ee_checkpoint={tmp_path / 'ee'}", "steps=1"), tmp_path / "probe")
+    # a checkpoint from before the split was recorded (its held-out episodes are unknown)
+    meta = json.loads((a0.path / "meta.json").read_text())
+    del meta["split"]
+    (a0.path / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(EvalError, match="records no held-out split"):
+        checked_split([ck.open_checkpoint(tmp_path / "au0")], "val")
