@@ -222,8 +222,10 @@ def pipeline(user):
         user, ["collect", "--tasks", TASKS, "--episodes-per-task", "2", "--frame-rate", "5",
                "--out", str(data), "--workers", "2"], marker="multiprocessing.spawn")
     assert rc == 0, out[-3000:]
+    # val_fraction 0.7: the dataset's split then holds out episode0 of both tasks (of two)
     ok(mn(user, "train", "--config", str(ROOT / "config" / "train" / "tiny_mn.yaml"),
-          f"data={data}", "steps=2", "batch_size=2", "ckpt_every=2", "--out", str(run)))
+          f"data={data}", "steps=2", "batch_size=2", "ckpt_every=2", "val_fraction=0.7",
+          "--out", str(run)))
     return {"data": data, "run": run, "collect_output": out, "workers": workers}
 
 
