@@ -102,9 +102,20 @@ def load_pairs_data(models: ProbeModels, data, split: str = "val", tasks=None):
                       checkpoints=models.checkpoints)
 
 
+FEATURES = ("runtime", "teacher_forced")
+
+
 @torch.no_grad()
-def paired_features(recognizer, policy, data, tokenizer, batch_size: int = 8) -> PairedFeatures:
-    """u and e of every keyframe sample of `data` (a MirrorData with clips and samples)."""
+def paired_features(recognizer, policy, data, tokenizer, batch_size: int = 8,
+                    feature: str = "runtime") -> PairedFeatures:
+    """u and e of every keyframe sample of `data` (a MirrorData with clips and samples).
+
+    feature: "runtime" (default) = e of the policy's own decoding of the observation, what
+    the policy node computes and the mirror node compares; "teacher_forced" = e of the
+    training forward pass, which feeds the sample's ground-truth action tokens in (it encodes
+    the answer; reported beside, labelled)."""
+    if feature not in FEATURES:
+        raise ValueError(f"feature must be one of {FEATURES}; got {feature!r}")
     recognizer.eval()
     policy.eval()
     nf = recognizer.config.num_frames
@@ -118,8 +129,11 @@ def paired_features(recognizer, policy, data, tokenizer, batch_size: int = 8) ->
     for i in range(0, len(data.index), batch_size):
         rows = list(range(i, min(i + batch_size, len(data.index))))
         batch = data.ee_batch(rows, tokenizer)
-        _, _, out = policy(batch)
-        es.append(out["e"].float())                                           # (B, dim_e)
+        if feature == "runtime":
+            _, e = policy.predict_action(batch)
+        else:
+            e = policy(batch)[2]["e"]
+        es.append(e.float())                                                  # (B, dim_e)
         rows_ep += [data.index[r][0] for r in rows]
         iid.append(batch["instruction_id"])
         tid.append(batch["task_id"])
@@ -157,12 +171,19 @@ def alignment_scores(alignment, feats: PairedFeatures, strategy: str = "instruct
 
 def evaluate_probe(probe, data, au=None, ee=None, split: str = "val", shuffle: bool = False,
                    tasks=None, seed: int = 0) -> dict:
-    """Recall@1 of a probe/mn checkpoint on the held-out pairs of `data`."""
+    """Recall@1 of a probe/mn checkpoint on the held-out pairs of `data`: on the runtime e
+    (the policy's own decoding, as deployed) and, under "teacher_forced", on the training
+    forward's e (ground-truth action tokens in). The alignment heads were trained on the
+    latter (the trainer's forward pass, as the paper's joint training)."""
     m = load_models(probe, au, ee)
     d = load_pairs_data(m, data, split, tasks)
-    feats = paired_features(m.recognizer, m.policy, d, m.tokenizer)
+    feats = paired_features(m.recognizer, m.policy, d, m.tokenizer, feature="runtime")
     out = alignment_scores(m.alignment, feats, m.strategy, shuffle=shuffle, seed=seed)
-    out.update({"checkpoint": m.label, "split": split, "episodes": len(d)})
+    tf = paired_features(m.recognizer, m.policy, d, m.tokenizer, feature="teacher_forced")
+    out["teacher_forced"] = alignment_scores(m.alignment, tf, m.strategy, shuffle=shuffle,
+                                             seed=seed)
+    out.update({"feature": "runtime", "checkpoint": m.label, "split": split,
+                "episodes": len(d)})
     return out
 
 
@@ -301,9 +322,15 @@ def markdown(result: dict) -> str:
         rows.append([f"shuffled pairs ({result['shuffle_repeats']} permutations)",
                      f"{100 * result['recall_at_1']:.1f}"])
     else:
-        rows.append(["aligned pairs", f"{100 * result['recall_at_1']:.1f}"])
+        rows.append(["aligned pairs (runtime e: the policy's own decoding)",
+                     f"{100 * result['recall_at_1']:.1f}"])
         rows.append(["u -> e / e -> u", f"{100 * result['recall_u2e']:.1f} / "
                                          f"{100 * result['recall_e2u']:.1f}"])
+    tf = result.get("teacher_forced")
+    if tf:
+        key = "aligned_recall_at_1" if result.get("shuffled") else "recall_at_1"
+        rows.append(["aligned pairs, teacher-forced e (ground-truth action in)",
+                     f"{100 * tf[key]:.1f}"])
     rows.append(["chance", f"{100 * result['chance']:.1f}"])
     rows.append(["samples / strategy", f"{result['samples']} / {result['strategy']}"])
     lines.append(markdown_table(["", "Recall@1"], rows))

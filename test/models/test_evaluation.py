@@ -305,3 +305,24 @@ def test_bad_inputs_are_clear_errors(tmp_path, capsys):
     assert "needs a checkpoint of kind ee or mn" in capsys.readouterr().err
     assert main(["eval", "probe", "--data", str(tmp_path)]) == 2
     assert "--probe" in capsys.readouterr().err
+
+
+def test_probe_reports_the_runtime_feature_first_and_teacher_forced_beside(runs):
+    """The mirror node compares z_e of the policy's own decoding; the probe's primary number
+    must be measured on that feature, not on the training forward that feeds the answer in."""
+    from mn_models.eval import probe as P
+    m = P.load_models(runs["probe"])
+    d = P.load_pairs_data(m, runs["data"], "all")
+    run = P.paired_features(m.recognizer, m.policy, d, m.tokenizer, feature="runtime")
+    tf = P.paired_features(m.recognizer, m.policy, d, m.tokenizer, feature="teacher_forced")
+    batch = d.ee_batch(list(range(min(4, len(d.index)))), m.tokenizer)
+    _, e = m.policy.predict_action(batch)
+    torch.testing.assert_close(run.e[:len(e)], e.float())          # what the policy node gets
+    assert not torch.allclose(run.e, tf.e), "teacher-forced e must differ from the runtime e"
+    res = P.evaluate_probe(runs["probe"], runs["data"], split="all")
+    assert res["feature"] == "runtime"
+    assert res["recall_at_1"] == P.alignment_scores(m.alignment, run, m.strategy)["recall_at_1"]
+    assert res["teacher_forced"]["recall_at_1"] == \
+        P.alignment_scores(m.alignment, tf, m.strategy)["recall_at_1"]
+    with pytest.raises(ValueError, match="feature must be one of"):
+        P.paired_features(m.recognizer, m.policy, d, m.tokenizer, feature="oracle")
