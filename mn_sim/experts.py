@@ -1,7 +1,6 @@
 """Run the scripted experts and measure their success rates (what `mn experts` prints)."""
 from __future__ import annotations
 
-import multiprocessing as mp
 import os
 import time
 from collections import Counter
@@ -30,7 +29,7 @@ def _run_task(args) -> dict:
 def evaluate_experts(tasks: list[str], episodes: int = 25, seed: int = 0, workers: int = 2,
                      progress=True) -> dict[str, dict]:
     """Success rate per task; episode k uses variation k % count and seed `seed + k`."""
-    from mn_sim.progress import Progress
+    from mn_sim.progress import Progress, map_jobs
     jobs = [(t, episodes, seed) for t in tasks]
     results = {}
     bar = Progress("mn experts", len(jobs), "tasks", every_s=0.0) if progress else None
@@ -41,11 +40,5 @@ def evaluate_experts(tasks: list[str], episodes: int = 25, seed: int = 0, worker
             bar.update(extra=f"{r['task']} {r['success_rate']:.0%} "
                              f"({r['seconds_per_episode']:.2f} s/episode)")
 
-    if workers <= 1 or len(jobs) == 1:
-        for j in jobs:
-            report(_run_task(j))
-    else:
-        with mp.get_context("spawn").Pool(min(workers, len(jobs))) as pool:
-            for r in pool.imap_unordered(_run_task, jobs):
-                report(r)
+    map_jobs(_run_task, jobs, workers, report)
     return {t: results[t] for t in tasks}

@@ -81,3 +81,17 @@ class Progress:
         if self._bar is not None:
             self._bar.close()
             self._bar = None
+
+
+def map_jobs(fn, jobs: list, workers: int, report) -> None:
+    """fn(job) for every job, in this process (workers <= 1 or one job) or in a pool of
+    spawned processes; report(result) as each finishes (in completion order). fn must be a
+    module-level function (spawned workers import it by name)."""
+    if workers <= 1 or len(jobs) <= 1:
+        for j in jobs:
+            report(fn(j))
+        return
+    import multiprocessing as mp
+    with mp.get_context("spawn").Pool(min(workers, len(jobs))) as pool:
+        for r in pool.imap_unordered(fn, jobs):
+            report(r)

@@ -3,7 +3,6 @@ episode per variation (up to 6, spread over the variations), seen from the obser
 with each variation's instruction. They show what distinguishes the variations."""
 from __future__ import annotations
 
-import multiprocessing as mp
 import os
 import time
 from pathlib import Path
@@ -74,7 +73,7 @@ def _job(args):
 def make_sheets(tasks: list[str], out_dir: str, workers: int = 2, size: int = 256,
                 progress: bool = True) -> list[dict]:
     """One sheet per task, `workers` processes; progress lines with elapsed time and ETA."""
-    from mn_sim.progress import Progress
+    from mn_sim.progress import Progress, map_jobs
     jobs = [(t, str(out_dir), size) for t in tasks]
     done = []
     bar = Progress("mn tasks --sheets", len(jobs), "sheets", every_s=0.0) if progress else None
@@ -86,12 +85,6 @@ def make_sheets(tasks: list[str], out_dir: str, workers: int = 2, size: int = 25
             bar.update(extra=f"{r['path']} ({len(r['variations'])} variations"
                              f"{', expert failed on ' + str(bad) if bad else ''})")
 
-    if workers <= 1 or len(jobs) == 1:
-        for j in jobs:
-            report(_job(j))
-    else:
-        with mp.get_context("spawn").Pool(min(workers, len(jobs))) as pool:
-            for r in pool.imap_unordered(_job, jobs):
-                report(r)
+    map_jobs(_job, jobs, workers, report)
     order = {t: i for i, t in enumerate(tasks)}
     return sorted(done, key=lambda r: order[r["task"]])
