@@ -34,3 +34,11 @@ def test_a_resumed_run_counts_its_rate_from_where_it_started(monkeypatch):
     assert out.getvalue().strip() == (
         "[mn train mn] 1100/1200 steps, loss 0.5000, 10.00/s, elapsed 0m10s, ETA 0m10s")
     assert fmt_time(3725) == "1h02m05s"
+
+
+def test_map_jobs_runs_in_process_and_in_a_spawn_pool():
+    from mn_sim.progress import map_jobs
+    for workers in (1, 2):
+        got = []
+        map_jobs(abs, [-1, -2, -3], workers, got.append)
+        assert sorted(got) == [1, 2, 3], workers
