@@ -4,6 +4,7 @@
     plot_success_split(split, path)         Fig. 3 right: success vs failure subsets
     plot_tsne(y, instruction_id, modality, instructions, path)    Fig. 6
     plot_per_task(per_task, path, ylabel)   bars per task (Tables 1 and 2 at a glance)
+    plot_roc(monitor_summary, path)         the success monitor's ROC curves
 """
 from __future__ import annotations
 
@@ -96,4 +97,38 @@ def plot_per_task(per_task: dict, path, ylabel: str, ci: dict | None = None, tit
     ax.bar(names, vals, yerr=err, capsize=3, color=["tab:blue"] * (len(names) - 1) + ["tab:gray"])
     ax.set(ylabel=ylabel, ylim=(0, 100), title=title)
     ax.tick_params(axis="x", rotation=45)
+    return _save(fig, path)
+
+
+def plot_roc(summary: dict, path, title: str = "Success monitor: ROC over rollouts"):
+    """ROC curves of every score in a monitor summary (mn_models/eval/monitor.summarize)."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(4.5, 4.2))
+    for k, roc in summary.get("roc", {}).items():
+        a = summary["auroc"][k]
+        ax.plot(roc["fpr"], roc["tpr"], label=f"{k} (AUROC {a['auroc']:.2f})",
+                lw=2 if k.startswith("cos") else 1, ls="-" if k.startswith("cos") else "--")
+    ax.plot([0, 1], [0, 1], ":", color="gray", label="chance")
+    ax.set(xlabel="false positive rate (failures called successes)",
+           ylabel="true positive rate", title=title, xlim=(0, 1), ylim=(0, 1))
+    ax.legend(fontsize=7, loc="lower right")
+    ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
+def plot_compare(rows: dict, path, ylabel: str, labels: tuple[str, str], title: str = ""):
+    """Two bars per task (baseline, ours), mean over seeds with 95 % CI whiskers; rows as
+    mn_models/eval/study._compare gives them ({task: {"base_mean_ci", "ours_mean_ci"}})."""
+    plt = _pyplot()
+    names = list(rows)
+    x = np.arange(len(names))
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.45 * len(names) + 2), 3.8))
+    for i, (key, lab) in enumerate((("base_mean_ci", labels[0]), ("ours_mean_ci", labels[1]))):
+        m = np.array([100 * rows[n][key][0] for n in names])
+        h = np.array([100 * rows[n][key][1] for n in names])
+        ax.bar(x + (i - 0.5) * 0.4, m, 0.4, yerr=h if h.any() else None, capsize=2, label=lab)
+    ax.set_xticks(x, names, rotation=60, ha="right", fontsize=7)
+    ax.set(ylabel=ylabel, ylim=(0, 105), title=title)
+    ax.legend(fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
     return _save(fig, path)

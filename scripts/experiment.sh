@@ -1,93 +1,154 @@
 #!/usr/bin/env bash
-# The tiny-scale version of the paper's experiments, as measured for the README ("Results"):
-# collect demonstrations of three tasks, train the recognizer (au, several seeds), the policy
-# (ee) and both jointly with the mirror-neuron alignment (mn), train a probe on the separately
-# trained au and ee, then evaluate: recognition (Table 1), rollouts (Table 2), alignment
-# Recall@1 of the probe against the same probe on shuffled pairs, and recall during training.
+# The paper's study at the scale of this machine (issue 12): all 18 tasks of mn_sim, the
+# recognizer (au), the policy (ee) and both trained jointly with the mirror-neuron alignment
+# (mn) on the same data and the same number of samples, three training seeds, in stages that
+# each finish within about two hours on 2 cores and can be resumed:
 #
-#   bash scripts/experiment.sh                  # ~1 h on 2 cores; everything under runs/exp
-#   OUT=/tmp/exp EPISODES=30 bash scripts/experiment.sh
+#   bash scripts/experiment.sh data        # demonstrations: 18 tasks x 50, all variations (~35 min)
+#   bash scripts/experiment.sh seed 0      # train au, ee, mn (seed 0) and evaluate them (~2 h)
+#   bash scripts/experiment.sh seed 1      # ... seed 1, seed 2
+#   bash scripts/experiment.sh probe 0     # Observations 1-2: probe on frozen au/ee of seed 0
+#   bash scripts/experiment.sh report      # Tables 1-2, paired differences, figures
 #
-# Every step is skipped when its result exists (re-running resumes), and every figure is
-# written to $OUT/<run>/eval_*/ as markdown, JSON and PNG. Set-up: scripts/setup.sh.
+# Runs (datasets, checkpoints) go to $OUT (runs/study); the small result files each stage
+# produces are copied to $RESULTS (docs/results/study/) with the command, the commit and the
+# wall time (provenance.json), so that they survive a fresh machine: commit them. A stage whose
+# result files exist is skipped (FORCE=1 redoes it); a stage that needs the data or a checkpoint
+# that a fresh machine lacks rebuilds it first (the collection and the training are
+# deterministic given their seeds).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-bash "$ROOT/scripts/setup.sh"
+[ -x "$ROOT/.venv/bin/mn" ] || bash "$ROOT/scripts/setup.sh"
 source "$ROOT/scripts/env.sh"
 cd "$ROOT"
 MN="$ROOT/.venv/bin/mn"
+PY="$ROOT/.venv/bin/python"
 
-OUT="${OUT:-runs/exp}"
-EPISODES="${EPISODES:-100}"          # per task
-AU_SEEDS="${AU_SEEDS:-0 1 2}"         # training seeds of the recognizer (mean ± 95% CI)
-EE_SEEDS="${EE_SEEDS:-0}"             # training seeds of the policy and of the joint model
-EVAL_SEEDS="${EVAL_SEEDS:-0,1,2}"     # rollout seeds
-EVAL_EPISODES="${EVAL_EPISODES:-8}"   # rollouts per task and seed
-AU_STEPS="${AU_STEPS:-3000}"
-EE_STEPS="${EE_STEPS:-2000}"
-MN_STEPS="${MN_STEPS:-2000}"
-PROBE_STEPS="${PROBE_STEPS:-600}"
-KEYFRAMES="${KEYFRAMES:-expert}"      # kfs.json: expert waypoints, or PerAct's "heuristic"
+OUT="${OUT:-runs/study}"
+RESULTS="${RESULTS:-docs/results/study}"
 DATA="$OUT/data"
-VARIATIONS="push_buttons=0"           # single-button push_buttons; all variations elsewhere
-TASKS="open_drawer,turn_tap,push_buttons"
-COMMON=(data="$DATA" threads=1 log_every=250 keep_checkpoints=20)
-# BATCH=4 reproduces the README's Results (measured when the ee/mn presets trained at batch 4)
-EEMN=(); [ -n "${BATCH:-}" ] && EEMN=(batch_size="$BATCH")
+EPISODES="${EPISODES:-50}"            # demonstrations per task (round-robin over variations)
+STEPS="${STEPS:-4000}"                # the same for au, ee and mn (batch 8: 32k samples each)
+RES="${RES:-64}"                      # recognizer input (px): the tiny preset's 32 px hides a
+                                      # drawer's level (docs/results/camera/)
+EVAL_EPISODES="${EVAL_EPISODES:-25}"  # rollouts per task (evaluation seed 0), as the paper
+PROBE_STEPS="${PROBE_STEPS:-1000}"
+THREADS="${THREADS:-1}"               # per training process; two run at a time
+COMMON=(data="$DATA" threads="$THREADS" log_every=100 tasks=all)
+AU=(recognizer_overrides.image_size="$RES")
 
 log() { echo "[experiment $(date +%H:%M:%S)] $*" >&2; }
-done_run() { [ -f "$1/checkpoints/step_$(printf %07d "$2")/meta.json" ]; }
-train() {   # train <config> <out> <steps> overrides...
-  local cfg=$1 out=$2 steps=$3; shift 3
-  if done_run "$out" "$steps"; then log "$out: done"; return; fi
-  log "training $out ($steps steps)"
-  local resume=(); [ -d "$out/checkpoints" ] && resume=(--resume)
-  "$MN" train --config "$cfg" --out "$out" "${resume[@]}" "${COMMON[@]}" steps="$steps" "$@"
+commit() { git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown; }
+have() { [ -z "${FORCE:-}" ] && [ -f "$1" ]; }
+
+# provenance <result file> <seconds> <command...>: what produced a file under $RESULTS
+provenance() {
+  local file=$1 secs=$2; shift 2
+  "$PY" - "$RESULTS/provenance.json" "$file" "$secs" "$(commit)" "$*" <<'PY'
+import datetime, json, os, sys
+from pathlib import Path
+path, file, secs, commit, cmd = sys.argv[1:]
+p = Path(path)
+d = json.loads(p.read_text()) if p.exists() else {}
+d[file] = {"command": cmd, "commit": commit, "wall_s": round(float(secs), 1),
+           "date": datetime.datetime.now().isoformat(timespec="seconds")}
+tmp = p.with_suffix(".tmp")
+tmp.write_text(json.dumps(d, indent=1, sort_keys=True) + "\n")
+os.replace(tmp, p)
+PY
 }
 
-log "1/4 demonstrations: $EPISODES per task -> $DATA"
-"$MN" collect --tasks open_drawer,turn_tap --episodes-per-task "$EPISODES" --out "$DATA" --seed 0 \
-    --keyframe-source "$KEYFRAMES"
-"$MN" collect --tasks push_buttons --variations 0 --episodes-per-task "$EPISODES" --out "$DATA" \
-    --seed 0 --keyframe-source "$KEYFRAMES"
+# keep <source json> <dest under RESULTS> <seconds> <command>: copy a result, record how
+keep() {
+  mkdir -p "$(dirname "$RESULTS/$2")"
+  cp "$1" "$RESULTS/$2.tmp" && mv "$RESULTS/$2.tmp" "$RESULTS/$2"
+  provenance "$2" "$3" "$4"
+}
 
-log "2/4 training (two runs at a time, one thread each)"
-pids=()
-for s in $AU_SEEDS; do
-  train config/train/tiny_au.yaml "$OUT/au_s$s" "$AU_STEPS" seed="$s" ckpt_every=1000
-done &
-pids+=($!)
-(for s in $EE_SEEDS; do
-  train config/train/tiny_ee.yaml "$OUT/ee_s$s" "$EE_STEPS" seed="$s" ckpt_every=500 "${EEMN[@]}"
-done) &
-pids+=($!)
-for p in "${pids[@]}"; do wait "$p"; done
-pids=()
-(for s in $EE_SEEDS; do
-  train config/train/tiny_mn.yaml "$OUT/mn_s$s" "$MN_STEPS" seed="$s" ckpt_every=250 "${EEMN[@]}"
-done) &
-pids+=($!)
-train config/train/tiny_probe.yaml "$OUT/probe" "$PROBE_STEPS" seed=0 ckpt_every=100 \
-    au_checkpoint="$OUT/au_s0" ee_checkpoint="$OUT/ee_s0"
-for p in "${pids[@]}"; do wait "$p"; done
+stage_data() {
+  mkdir -p "$RESULTS"
+  local t0=$SECONDS
+  local cmd=("$MN" collect --tasks all --episodes-per-task "$EPISODES" --out "$DATA" --seed 0
+             --workers 2)
+  log "data: ${cmd[*]}"
+  "${cmd[@]}"                        # resumable: episodes already complete are kept
+  if ! have "$RESULTS/data.json"; then
+    "$PY" -m mn_models.eval.study data "$DATA" > "$OUT/data.json"
+    keep "$OUT/data.json" data.json $((SECONDS - t0)) "${cmd[*]}"
+  fi
+}
 
-log "3/4 evaluations"
-au_runs=(); for s in $AU_SEEDS; do au_runs+=("$OUT/au_s$s"); done
-mn_runs=(); for s in $EE_SEEDS; do mn_runs+=("$OUT/mn_s$s"); done
-"$MN" eval au --checkpoint "${au_runs[@]}" --data "$DATA" --out "$OUT/eval/au" --json
-"$MN" eval au --checkpoint "${mn_runs[@]}" --data "$DATA" --out "$OUT/eval/au_mn" --json
-for s in $EE_SEEDS; do
-  for m in ee mn; do
-    "$MN" eval ee --checkpoint "$OUT/${m}_s$s" --tasks "$TASKS" --variations "$VARIATIONS" \
-        --episodes "$EVAL_EPISODES" --seeds "$EVAL_SEEDS" --out "$OUT/eval/${m}_s$s" --json
+trained() { [ -f "$1/checkpoints/step_$(printf %07d "$2")/meta.json" ]; }
+train() {   # train <config> <run> <seed> <steps> overrides...
+  local cfg=$1 run=$2 seed=$3 steps=$4; shift 4
+  if trained "$run" "$steps"; then log "$run: trained"; return; fi
+  local resume=(); [ -d "$run/checkpoints" ] && resume=(--resume)
+  log "training $run ($steps steps)"
+  "$MN" train --config "$cfg" --out "$run" "${resume[@]}" "${COMMON[@]}" steps="$steps" \
+      seed="$seed" ckpt_every=500 "$@"
+}
+
+stage_seed() {
+  local s=$1 dir="seed$s" t0
+  stage_data                         # quick when the data is complete
+  # two training processes at a time: au then ee on one, mn on the other
+  ( train config/train/tiny_au.yaml "$OUT/au_s$s" "$s" "$STEPS" "${AU[@]}"
+    train config/train/tiny_ee.yaml "$OUT/ee_s$s" "$s" "$STEPS" ) &
+  local pid=$!
+  train config/train/tiny_mn.yaml "$OUT/mn_s$s" "$s" "$STEPS" "${AU[@]}"
+  wait "$pid"
+  for m in au ee mn; do
+    [ -f "$RESULTS/$dir/train_$m.jsonl" ] || keep "$OUT/${m}_s$s/metrics.jsonl" \
+        "$dir/train_$m.jsonl" 0 "mn train --config config/train/tiny_$m.yaml ${COMMON[*]} steps=$STEPS seed=$s"
   done
-done
-"$MN" eval probe --probe "$OUT/probe" --data "$DATA" --out "$OUT/eval/probe" --json
-"$MN" eval probe --probe "$OUT/probe" --data "$DATA" --shuffle --out "$OUT/eval/probe_shuffled" \
-    --json
-"$MN" eval probe --probe "$OUT/mn_s0" --data "$DATA" --out "$OUT/eval/mn_alignment" --json
-"$MN" eval probe --series "$OUT/mn_s0" --data "$DATA" --out "$OUT/eval/mn_series" --json
+  for m in au mn; do                 # Table 1: recognition of the held-out demonstrations
+    have "$RESULTS/$dir/recognition_$m.json" && continue
+    t0=$SECONDS
+    "$MN" eval au --checkpoint "$OUT/${m}_s$s" --data "$DATA" --out "$OUT/eval/au_${m}_s$s" \
+        --json > /dev/null
+    keep "$OUT/eval/au_${m}_s$s/results.json" "$dir/recognition_$m.json" $((SECONDS - t0)) \
+        "mn eval au --checkpoint $OUT/${m}_s$s --data $DATA"
+  done
+  for m in ee mn; do                 # Table 2: rollouts; mn also runs the success monitor
+    have "$RESULTS/$dir/execution_$m.json" && continue
+    local extra=(); [ "$m" = mn ] && extra=(--monitor)
+    t0=$SECONDS
+    "$MN" eval ee --checkpoint "$OUT/${m}_s$s" --episodes "$EVAL_EPISODES" --seeds 0 \
+        --workers 2 --videos first --out "$OUT/eval/ee_${m}_s$s" "${extra[@]}" --json > /dev/null
+    keep "$OUT/eval/ee_${m}_s$s/results.json" "$dir/execution_$m.json" $((SECONDS - t0)) \
+        "mn eval ee --checkpoint $OUT/${m}_s$s --episodes $EVAL_EPISODES --seeds 0 --workers 2 ${extra[*]}"
+    [ -f "$OUT/eval/ee_${m}_s$s/monitor_roc.png" ] && cp "$OUT/eval/ee_${m}_s$s/monitor_roc.png" \
+        "$RESULTS/$dir/monitor_roc.png"
+  done
+  have "$RESULTS/$dir/alignment_mn.json" || {
+    t0=$SECONDS
+    "$MN" eval probe --probe "$OUT/mn_s$s" --data "$DATA" --out "$OUT/eval/align_mn_s$s" \
+        --json > /dev/null
+    keep "$OUT/eval/align_mn_s$s/results.json" "$dir/alignment_mn.json" $((SECONDS - t0)) \
+        "mn eval probe --probe $OUT/mn_s$s --data $DATA"; }
+  log "seed $s: done; results in $RESULTS/$dir"
+}
 
-log "4/4 figures"
-"$MN" eval tsne --checkpoint "$OUT/mn_s0" --data "$DATA" --out "$OUT/eval/tsne_mn.png"
-log "done: results under $OUT/eval"
+stage_probe() {   # Observation 1 (and 2 with SUCCESS_SPLIT=1) on the frozen au/ee of a seed
+  local s=$1 dir="seed$s" t0
+  trained "$OUT/au_s$s" "$STEPS" && trained "$OUT/ee_s$s" "$STEPS" || stage_seed "$s"
+  train config/train/tiny_probe.yaml "$OUT/probe_s$s" "$s" "$PROBE_STEPS" \
+      au_checkpoint="$OUT/au_s$s" ee_checkpoint="$OUT/ee_s$s"
+  for v in "" --shuffle; do
+    local name="probe${v:+_shuffled}"
+    have "$RESULTS/$dir/$name.json" && continue
+    t0=$SECONDS
+    "$MN" eval probe --probe "$OUT/probe_s$s" --data "$DATA" $v --out "$OUT/eval/probe_s$s" \
+        --json > /dev/null
+    keep "$OUT/eval/probe_s$s/$( [ -n "$v" ] && echo shuffled || echo results).json" \
+        "$dir/$name.json" $((SECONDS - t0)) "mn eval probe --probe $OUT/probe_s$s --data $DATA $v"
+  done
+}
+
+case "${1:-}" in
+  data) stage_data ;;
+  seed) stage_seed "${2:?seed number}" ;;
+  probe) stage_probe "${2:?seed number}" ;;
+  report) "$PY" -m mn_models.eval.study report "$RESULTS" --readme "$ROOT/README.md" ;;
+  *) sed -n '2,18p' "$0"; exit 2 ;;
+esac

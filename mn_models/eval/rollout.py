@@ -128,7 +128,7 @@ class PolicyRunner:
     """A policy checkpoint and an environment in one process; `run(job)` plays one episode."""
 
     def __init__(self, checkpoint, image_size: int = 128, max_steps: int = 25,
-                 threads: int | None = 1):
+                 threads: int | None = 1, monitor: bool = False):
         headless()
         import torch
 
@@ -143,12 +143,30 @@ class PolicyRunner:
         self.max_steps = max_steps
         self.env = MNEnv(image_size=image_size, cameras=tuple(self.policy.cfg.cameras),
                          max_steps=max_steps)
+        # the success monitor (mn_models/eval/monitor.py): the same checkpoint's recognizer
+        # watches the execution on the observer camera; z_e and confidences per decision
+        self.monitor = None
+        if monitor:
+            from mn_models.eval.monitor import MonitorModels
+            self.monitor = MonitorModels.from_checkpoint(c, image_size)
+        self._decisions: list = []
 
     def act(self, obs, tokens) -> np.ndarray:
         from mn_models.policy.samples import batch_from_observations
         batch = batch_from_observations([obs], tokens, cameras=self.policy.cfg.cameras)
-        actions, _ = self.policy.predict_action(batch)
-        return actions[0].double().numpy()                                  # (9,)
+        if self.monitor is None:
+            actions, _ = self.policy.predict_action(batch)
+            return actions[0].double().numpy()                              # (9,)
+        import torch
+
+        from mn_models.eval.monitor import decision_confidence
+        from mn_models.policy import constants as K
+        self.policy.eval()
+        with torch.no_grad():
+            out = self.policy.predict(batch)
+        self._decisions.append((self.monitor.project_e(out[K.EMBEDDING]),
+                                decision_confidence(out)))
+        return out[K.ACTIONS][0].double().numpy()
 
     def run(self, job: RolloutJob) -> dict:
         env = self.env
@@ -157,8 +175,20 @@ class PolicyRunner:
                               options={"task": job.task, "variation": job.variation})
         instruction = info["descriptions"][0]
         tokens = self.tokenizer([instruction])                              # (1, L)
-        frames: list[np.ndarray] = []
-        if job.video:
+        frames: list[np.ndarray] = []      # the video for people (observer camera, 256 px)
+        watched: list[np.ndarray] = []     # the observer camera as the observer node sees it
+        self._decisions = []
+        if self.monitor is not None:
+            from mn_models.eval.monitor import FRAME_RATE
+            size, every = self.monitor.image_size, max(1, round(FRAME_RATE / VIDEO_FPS))
+
+            def grab():
+                watched.append(env.render(size))
+                if job.video and len(watched) % every == 1 % every:
+                    frames.append(env.render())
+            grab()
+            env.sim.start_recording(1.0 / FRAME_RATE, grab)
+        elif job.video:
             frames.append(env.render())
             env.sim.start_recording(1.0 / VIDEO_FPS, lambda: frames.append(env.render()))
         self.policy.reset()
@@ -174,13 +204,18 @@ class PolicyRunner:
                     reason = step_info["failure_reason"] or ("" if success else "step limit")
                     break
         finally:
-            if job.video:
+            if job.video or self.monitor is not None:
                 env.sim.start_recording(None, None)
         if not success and not reason:
             reason = "step limit"
         out = {**asdict(job), "instruction": instruction, "success": success,
                "failure_reason": reason, "steps": steps,
                "seconds": time.perf_counter() - t0}
+        if self.monitor is not None:
+            from mn_models.eval.monitor import episode_signals
+            out["monitor"] = episode_signals(self.monitor, watched,
+                                             [z for z, _ in self._decisions],
+                                             [c for _, c in self._decisions], instruction)
         if job.video:   # for people: the observer camera at 256 px, captioned
             from mn_sim.annotate import annotate_episode
             from mn_sim.dataset import write_video
@@ -214,13 +249,13 @@ _RUNNER: PolicyRunner | None = None
 _INIT_ERROR: str = ""
 
 
-def _init_worker(checkpoint, image_size, max_steps):
+def _init_worker(checkpoint, image_size, max_steps, monitor=False):
     """Pool initializer. An exception here would make the pool respawn workers forever, so it
     is kept and raised by the first job instead."""
     headless()
     global _RUNNER, _INIT_ERROR
     try:
-        _RUNNER = PolicyRunner(checkpoint, image_size, max_steps, threads=1)
+        _RUNNER = PolicyRunner(checkpoint, image_size, max_steps, threads=1, monitor=monitor)
     except Exception as e:
         _INIT_ERROR = f"{type(e).__name__}: {e}\n{traceback.format_exc()}"
 
@@ -233,7 +268,7 @@ def _work(job: RolloutJob) -> dict:
 
 
 def run_jobs(checkpoint, jobs: Sequence[RolloutJob], image_size: int = 128, max_steps: int = 25,
-             workers: int = 2, progress: bool = True) -> list[dict]:
+             workers: int = 2, progress: bool = True, monitor: bool = False) -> list[dict]:
     """Play every job; results in job order. workers <= 1 runs in this process."""
     headless()
     from mn_sim.progress import Progress
@@ -247,7 +282,7 @@ def run_jobs(checkpoint, jobs: Sequence[RolloutJob], image_size: int = 128, max_
                 "success" if r["success"] else f"failure ({r['failure_reason']})"))
 
     if workers <= 1 or len(jobs) <= 1:
-        runner = PolicyRunner(checkpoint, image_size, max_steps, threads=None)
+        runner = PolicyRunner(checkpoint, image_size, max_steps, threads=None, monitor=monitor)
         try:
             for i, j in enumerate(jobs):
                 report(i, play(runner, j))
@@ -256,7 +291,7 @@ def run_jobs(checkpoint, jobs: Sequence[RolloutJob], image_size: int = 128, max_
     else:
         ctx = mp.get_context("spawn")
         with ctx.Pool(min(workers, len(jobs)), initializer=_init_worker,
-                      initargs=(str(checkpoint), image_size, max_steps)) as pool:
+                      initargs=(str(checkpoint), image_size, max_steps, monitor)) as pool:
             try:
                 for i, r in pool.imap_unordered(_indexed, list(enumerate(jobs))):
                     report(i, r)
@@ -274,13 +309,15 @@ def _indexed(item):
 def evaluate_policy(checkpoint, tasks: Sequence[str] | None = None, episodes: int = 25,
                     max_steps: int = 25, seeds: Sequence[int] = (0,), workers: int = 2,
                     image_size: int = 128, video: str = "first", progress: bool = True,
-                    variations: str = "", video_dir=None) -> dict:
+                    variations: str = "", video_dir=None, monitor: bool = False) -> dict:
     """Success rates. Returns {"success_rate": mean over tasks (mean over seeds),
     "success_rate_ci95", "per_task": {task: rate}, "per_task_ci95", "per_seed":
     {seed: {"success_rate", "per_task"}}, "episodes": [...per-episode records...],
     "videos": [mp4 paths]}. Videos (see plan_jobs) go to `video_dir` (default:
     <run>/eval_ee).
-    `variations`: see parse_variations (default: every variation of each task)."""
+    `variations`: see parse_variations (default: every variation of each task).
+    `monitor`: also record the success monitor's signals per episode and their AUROC
+    ("monitor", see mn_models/eval/monitor.py); needs an mn or probe checkpoint."""
     headless()
     from mn_models import checkpoint as ck
     from mn_models.eval.common import EvalError
@@ -304,7 +341,7 @@ def evaluate_policy(checkpoint, tasks: Sequence[str] | None = None, episodes: in
         from mn_models.eval.report import output_dir
         video_dir = output_dir(video_dir, c.path, "ee")
     jobs = plan_jobs(tasks, episodes, list(seeds), video, chosen, video_dir or ".")
-    res = run_jobs(c.path, jobs, image_size, max_steps, workers, progress)
+    res = run_jobs(c.path, jobs, image_size, max_steps, workers, progress, monitor)
     per_seed = {}
     for s in seeds:
         pt = {t: float(np.mean([r["success"] for r in res if r["task"] == t
@@ -322,6 +359,9 @@ def evaluate_policy(checkpoint, tasks: Sequence[str] | None = None, episodes: in
                 "variations": {t: v or "all" for t, v in chosen.items()},
                 "checkpoint": str(c.path), "step": c.meta.get("step"), "episodes": res,
                 "videos": videos})
+    if monitor:
+        from mn_models.eval.monitor import summarize
+        out["monitor"] = summarize(res)
     return out
 
 

@@ -59,6 +59,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--variations", default="", metavar="SPEC",
                    help="variations played round-robin: '0,1' for every task, or per task "
                         "'push_buttons=0 open_drawer=0,1' (default: all of each task)")
+    p.add_argument("--monitor", action="store_true",
+                   help="the success monitor: the checkpoint's recognizer watches each rollout "
+                        "(observer camera); AUROC of the mirror cosine for success vs the "
+                        "policy's own confidence (needs an mn or probe checkpoint)")
     p.add_argument("--out", help="output folder (default <run>/eval_ee)")
     _common(p, data=False)
 
@@ -155,9 +159,18 @@ def _run_ee(args) -> int:
     res = RO.evaluate_policy(args.checkpoint, _tasks(args), args.episodes, args.max_steps, seeds,
                              args.workers, args.image_size,
                              video="none" if args.no_video else args.videos,
-                             progress=True, variations=args.variations, video_dir=out)
-    _report(args, out, res, RO.markdown(res), "success_rate", len(seeds), "success rate (%)",
-            "Policy rollouts", "results and videos", extra={"seeds": seeds})
+                             progress=True, variations=args.variations, video_dir=out,
+                             monitor=args.monitor)
+    md = RO.markdown(res)
+    extra = {"seeds": seeds}
+    if args.monitor:
+        from mn_models.eval.monitor import markdown as monitor_md
+        from mn_models.plots import plot_roc
+        md += "\n" + monitor_md(res["monitor"])
+        plot_roc(res["monitor"], out / "monitor_roc.png")
+        extra["monitor_auroc"] = {k: v["auroc"] for k, v in res["monitor"]["auroc"].items()}
+    _report(args, out, res, md, "success_rate", len(seeds), "success rate (%)",
+            "Policy rollouts", "results and videos", extra=extra)
     return 0
 
 

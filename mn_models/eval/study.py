@@ -1,0 +1,232 @@
+"""The study's tables and figures from the result files of `scripts/experiment.sh` (issue 12).
+
+    python -m mn_models.eval.study data runs/study/data            # dataset summary (JSON)
+    python -m mn_models.eval.study report docs/results/study [--readme README.md]
+
+`report` reads ``seed<S>/recognition_{au,mn}.json``, ``seed<S>/execution_{ee,mn}.json``,
+``seed<S>/alignment_mn.json`` and ``seed<S>/probe*.json`` under the results folder, and writes
+``tables.json``, ``tables.md`` and the figures (``recognition_per_task.png``,
+``success_per_task.png``) there. Across training seeds every cell is the mean with a 95 % CI
+(t distribution over seeds); the paired difference mn - baseline is taken per seed (the same
+seed, data and number of samples), then averaged with its CI. With ``--readme`` the blocks
+between ``<!-- study:NAME -->`` and ``<!-- /study:NAME -->`` in the README are replaced by the
+tables of the same name, so that every number in the README is one of these files' (a test
+checks they agree).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+
+from mn_models.eval.stats import format_ci, mean_ci
+
+TABLES = ("table1", "table2", "monitor", "alignment")
+
+
+def dataset_summary(data) -> dict:
+    """Episodes per task and variation, the held-out split, the collection seeds."""
+    from mn_models.data import SPLIT_RULE, split_of
+    from mn_models.train_config import TrainConfig
+    val_fraction = TrainConfig().val_fraction
+    tasks: dict = {}
+    for meta in sorted(Path(data).glob("*/all_variations/episodes/episode*/episode.json")):
+        m = json.loads(meta.read_text())
+        ep = meta.parent
+        t = tasks.setdefault(m["task"], {"episodes": 0, "val": 0, "variations": set(),
+                                         "frames": 0})
+        t["episodes"] += 1
+        t["frames"] += int(m.get("num_frames", 0))
+        t["variations"].add(int(m["variation"]))
+        t["val"] += split_of(m["task"], ep.name, val_fraction) == "val"
+    for t in tasks.values():
+        t["variations"] = len(t["variations"])
+    return {"data": str(data), "tasks": tasks, "episodes": sum(t["episodes"]
+                                                              for t in tasks.values()),
+            "val_episodes": sum(t["val"] for t in tasks.values()),
+            "split": {"rule": SPLIT_RULE, "val_fraction": val_fraction}}
+
+
+def _seeds(results: Path) -> list[int]:
+    return sorted(int(p.name[4:]) for p in results.glob("seed*") if p.name[4:].isdigit())
+
+
+def _load(results: Path, seed: int, name: str) -> dict | None:
+    p = results / f"seed{seed}" / f"{name}.json"
+    return json.loads(p.read_text()) if p.exists() else None
+
+
+def _compare(results: Path, base: str, ours: str, key: str) -> dict:
+    """Per task and average: base and ours over the seeds that have BOTH (paired), and the
+    per-seed difference ours - base."""
+    pairs = [(s, _load(results, s, base), _load(results, s, ours)) for s in _seeds(results)]
+    pairs = [(s, b, o) for s, b, o in pairs if b is not None and o is not None]
+    if not pairs:
+        return {"seeds": []}
+    tasks = sorted(set(pairs[0][1]["per_task"]) & set(pairs[0][2]["per_task"]))
+    rows: dict = {}
+    for t in tasks + ["Avg."]:
+        get = (lambda r: r[key]) if t == "Avg." else (lambda r, t=t: r["per_task"][t])
+        b = [get(x) for _, x, _ in pairs]
+        o = [get(y) for _, _, y in pairs]
+        d = [y - x for x, y in zip(b, o)]
+        rows[t] = {"base": b, "ours": o, "base_mean_ci": mean_ci(b), "ours_mean_ci": mean_ci(o),
+                   "diff": d, "diff_mean_ci": mean_ci(d)}
+    return {"seeds": [s for s, _, _ in pairs], "rows": rows}
+
+
+def _table(cmp: dict, base: str, ours: str) -> str:
+    if not cmp["seeds"]:
+        return "_no seed has both results yet_\n"
+    head = (f"| task | {base} | {ours} | {ours} − {base} (paired per seed) |\n"
+            "|---|---|---|---|\n")
+    lines = []
+    for t, r in cmp["rows"].items():
+        name = f"**{t}**" if t == "Avg." else t
+        diff_m, diff_h = r["diff_mean_ci"]
+        diff = f"{100 * diff_m:+.1f}" + (f" ± {100 * diff_h:.1f}" if diff_h else "")
+        lines.append(f"| {name} | {format_ci(*r['base_mean_ci'])} | "
+                     f"{format_ci(*r['ours_mean_ci'])} | {diff} |")
+    return (head + "\n".join(lines) + f"\n\nTraining seeds {cmp['seeds']}; "
+            + ("mean ± 95 % CI over seeds (t distribution)." if len(cmp["seeds"]) > 1 else
+               "one training seed so far: no CI over seeds yet.") + "\n")
+
+
+def _monitor(results: Path) -> tuple[dict, str]:
+    seeds, rows = [], {}
+    for s in _seeds(results):
+        r = _load(results, s, "execution_mn")
+        if r and "monitor" in r:
+            seeds.append(s)
+            for k, v in r["monitor"]["auroc"].items():
+                rows.setdefault(k, []).append(v)
+            rows.setdefault("_recognized", []).append(r["monitor"]["recognized_as_given"])
+    if not seeds:
+        return {"seeds": []}, "_no monitor results yet_\n"
+    names = {"cos_final": "mirror cosine (the mirror node's, at the episode's end)",
+             "cos_mean": "mirror cosine, z_e averaged over the episode",
+             "conf_heatmap": "baseline: the policy's heatmap confidence",
+             "conf_rotation": "baseline: the policy's rotation confidence"}
+    lines = ["| score | " + " | ".join(f"seed {s}" for s in seeds) + " | mean ± 95 % CI |",
+             "|---" * (len(seeds) + 2) + "|"]
+    out = {"seeds": seeds, "auroc": {}}
+    for k, vals in rows.items():
+        if k.startswith("_"):
+            continue
+        a = [v["auroc"] for v in vals]
+        m, h = mean_ci(a)
+        out["auroc"][k] = {"per_seed": vals, "mean_ci": [m, h]}
+        cells = [f"{v['auroc']:.3f} [{v['ci95'][0]:.2f}, {v['ci95'][1]:.2f}]" for v in vals]
+        lines.append(f"| {names.get(k, k)} | " + " | ".join(cells) +
+                     f" | {m:.3f}" + (f" ± {h:.3f}" if h else "") + " |")
+    rec = rows["_recognized"]
+    out["recognized_as_given"] = rec
+    txt = "\n".join(lines) + (
+        "\n\nAUROC for predicting a rollout's success (per seed with a bootstrap 95 % CI over "
+        "its rollouts). The recognizer names the executed rollout as the instruction given in "
+        + ", ".join(f"{100 * r['all']:.1f} %" for r in rec) + " of rollouts (seed "
+        + ", ".join(map(str, seeds)) + ").\n")
+    return out, txt
+
+
+def _alignment(results: Path) -> tuple[dict, str]:
+    rows = []
+    out: dict = {}
+    for s in _seeds(results):
+        for name, label in (("probe", "probe on frozen au + ee"),
+                            ("probe_shuffled", "same probe, pairs shuffled"),
+                            ("alignment_mn", "mn (joint training)")):
+            r = _load(results, s, name)
+            if r is None:
+                continue
+            tf = r.get("teacher_forced", {}).get("recall_at_1") if isinstance(
+                r.get("teacher_forced"), dict) else r.get("teacher_forced")
+            out.setdefault(name, []).append({"seed": s, "recall_at_1": r["recall_at_1"],
+                                             "teacher_forced": tf, "chance": r["chance"]})
+            rows.append(f"| {label} | {s} | {r['recall_at_1']:.3f} | "
+                        + (f"{tf:.3f}" if isinstance(tf, (int, float)) else "") +
+                        f" | {r['chance']:.3f} |")
+    if not rows:
+        return out, "_no alignment results yet_\n"
+    return out, ("| model | seed | Recall@1 (runtime e) | Recall@1 (teacher-forced e) | chance |\n"
+                 "|---|---|---|---|---|\n" + "\n".join(rows) + "\n")
+
+
+def build(results) -> tuple[dict, dict]:
+    """(markdown blocks by name, summary) of a results folder; writes nothing."""
+    results = Path(results)
+    t1 = _compare(results, "recognition_au", "recognition_mn", "accuracy")
+    t2 = _compare(results, "execution_ee", "execution_mn", "success_rate")
+    mon, mon_md = _monitor(results)
+    ali, ali_md = _alignment(results)
+    md = {"table1": _table(t1, "au", "mn"), "table2": _table(t2, "ee", "mn"),
+          "monitor": mon_md, "alignment": ali_md}
+    return md, {"table1": t1, "table2": t2, "monitor": mon, "alignment": ali}
+
+
+def report(results, readme=None) -> dict:
+    """Write tables.json, tables.md and the figures; replace the README's study blocks."""
+    results = Path(results)
+    md, summary = build(results)
+    t1, t2 = summary["table1"], summary["table2"]
+    from mn_models.eval.report import atomic_write, write_json
+    write_json(results / "tables.json", summary)
+    titles = {"table1": "Table 1: recognition, top-1 (%) on held-out demonstrations",
+              "table2": "Table 2: execution, success (%) in mn_sim",
+              "monitor": "The mirror signal as a success monitor",
+              "alignment": "Alignment Recall@1 on held-out pairs"}
+    atomic_write(results / "tables.md",
+                 "".join(f"## {titles[k]}\n\n{md[k]}\n" for k in TABLES))
+    _figures(results, t1, t2)
+    if readme:
+        update_readme(readme, md)
+    return {"markdown": md, "summary": summary}
+
+
+def _figures(results: Path, t1: dict, t2: dict) -> None:
+    from mn_models.plots import plot_compare
+    for cmp, name, ylabel, labels in (
+            (t1, "recognition_per_task.png", "top-1 recognition (%)", ("au", "mn")),
+            (t2, "success_per_task.png", "success rate (%)", ("ee", "mn"))):
+        if cmp["seeds"]:
+            plot_compare(cmp["rows"], results / name, ylabel, labels,
+                         f"{labels[0]} vs {labels[1]}, training seeds {cmp['seeds']}")
+
+
+BLOCK = re.compile(r"(<!-- study:(\w+) -->\n)(.*?)(<!-- /study:\2 -->)", re.S)
+
+
+def readme_blocks(text: str) -> dict[str, str]:
+    return {m.group(2): m.group(3) for m in BLOCK.finditer(text)}
+
+
+def update_readme(readme, md: dict[str, str]) -> None:
+    p = Path(readme)
+    text = p.read_text()
+    new = BLOCK.sub(lambda m: m.group(1) + (md.get(m.group(2), m.group(3))) + m.group(4), text)
+    if new != text:
+        from mn_models.eval.report import atomic_write
+        atomic_write(p, new)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m mn_models.eval.study", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    d = sub.add_parser("data", help="summarize a dataset (JSON on stdout)")
+    d.add_argument("data")
+    r = sub.add_parser("report", help="tables and figures from a results folder")
+    r.add_argument("results")
+    r.add_argument("--readme", help="README whose study blocks are replaced by the tables")
+    a = ap.parse_args(argv)
+    if a.cmd == "data":
+        print(json.dumps(dataset_summary(a.data), indent=1))
+    else:
+        print(report(a.results, a.readme)["markdown"]["table1"])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,104 @@
+"""The success monitor (mn_models/eval/monitor.py): AUROC with a bootstrap CI, and the signals
+of real rollouts of a tiny mn checkpoint (`mn eval ee --monitor`)."""
+import math
+
+import numpy as np
+import pytest
+
+from mn_models.eval import monitor as M
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def test_auroc_counts_ordered_pairs_and_brackets_it_with_a_bootstrap_ci():
+    # positives {0.9, 0.3}, negatives {0.8, 0.1}: 3 of the 4 (pos, neg) pairs are ordered
+    a = M.auroc_ci([1, 0, 1, 0], [0.9, 0.8, 0.3, 0.1], resamples=500)
+    assert a["auroc"] == pytest.approx(0.75)
+    assert a["ci95"][0] <= 0.75 <= a["ci95"][1] and a["ci95"][0] < a["ci95"][1]
+    assert M.auroc_ci([1, 1, 0, 0], [0.9, 0.8, 0.2, 0.1])["auroc"] == 1.0
+    assert M.auroc_ci([1, 1, 0, 0], [0.1, 0.2, 0.8, 0.9])["auroc"] == 0.0
+    one_class = M.auroc_ci([1, 1], [0.1, 0.2])
+    assert math.isnan(one_class["auroc"]) and one_class["positives"] == 2
+
+
+def test_summary_rates_recognition_of_executions_by_outcome():
+    eps = [{"success": s, "monitor": {"cos_final": c, "cos_mean": c, "conf_heatmap": 0.5,
+                                      "conf_rotation": 0.5, "recognized_correct": r}}
+           for s, c, r in ((True, 0.9, True), (True, 0.7, True), (False, 0.2, False),
+                           (False, 0.8, True))]
+    s = M.summarize(eps)
+    assert s["auroc"]["cos_final"]["auroc"] == pytest.approx(0.75)
+    assert s["auroc"]["conf_heatmap"]["auroc"] == pytest.approx(0.5)    # constant: chance
+    assert s["recognized_as_given"] == {"all": 0.75, "success": 1.0, "failure": 0.5}
+    assert "| mirror cosine, last decision (the mirror node's) | 0.750 |" in M.markdown(s)
+
+
+@pytest.fixture(scope="module")
+def mn_run(tiny_dataset, tmp_path_factory):
+    from pathlib import Path
+
+    from mn_models.train_config import load_train_config
+    from mn_models.trainer import train
+    cfg = Path(__file__).resolve().parents[2] / "config" / "train" / "tiny_mn.yaml"
+    out = tmp_path_factory.mktemp("monitor") / "mn"
+    train(load_train_config(str(cfg), [f"data={tiny_dataset}", "steps=2", "batch_size=2",
+                                       "threads=1", "log_every=1000", "ckpt_every=2"]), out)
+    return out
+
+
+@pytest.mark.slow
+def test_monitor_watches_the_observer_camera_of_each_rollout(mn_run, monkeypatch):
+    import torch
+
+    from mn_models.eval.rollout import evaluate_policy
+    from mn_models.policy import constants as K
+    from mn_models.policy.arp import ARPPolicy
+    from mn_sim.env import MNEnv
+    env = MNEnv()
+    env.reset(seed=0, options={"task": "open_drawer", "variation": 0})
+    start = env.sim.tcp_pose()
+    env.close()
+    # an untrained policy's target is seldom reachable; move it 6 cm from the start pose so
+    # that the arm moves (the decision's e and confidences stay the policy's own)
+    predict = ARPPolicy.predict
+
+    def reachable(self, batch, *a, **k):
+        out = predict(self, batch, *a, **k)
+        out[K.ACTIONS][:, :3] = torch.as_tensor(start[:3] + [0.06, 0.0, -0.04])
+        out[K.ACTIONS][:, 3:7] = torch.as_tensor(start[3:7])
+        return out
+    monkeypatch.setattr(ARPPolicy, "predict", reachable)
+    seen = []
+    watch = M.MonitorModels.watch
+
+    def spy(self, frames):
+        seen.append(frames)
+        return watch(self, frames)
+    monkeypatch.setattr(M.MonitorModels, "watch", spy)
+    res = evaluate_policy(mn_run, ["open_drawer"], episodes=2, max_steps=1, seeds=[0],
+                          workers=1, video="none", progress=False, monitor=True)
+    assert len(seen) == 2
+    for frames, ep in zip(seen, res["episodes"]):
+        # the observer camera at the dataset's size, at 20 Hz through the motion: many frames
+        assert frames.shape[1:] == (128, 128, 3) and frames.dtype == np.uint8
+        assert len(frames) == ep["monitor"]["frames"] > 5
+        assert frames[0].std() > 5                      # a rendered scene, not a blank
+        m = ep["monitor"]
+        # one decision: z_e averaged over the episode is that decision's
+        assert m["cos_final"] == pytest.approx(m["cos_mean"], abs=1e-5)
+        assert -1.0 <= m["cos_final"] <= 1.0 and 0.0 < m["conf_heatmap"] < 1.0
+    assert res["monitor"]["episodes"] == 2
+    assert set(res["monitor"]["auroc"]) == set(M.SCORES)
+
+
+def test_monitor_refuses_a_checkpoint_without_alignment_heads(tiny_dataset, tmp_path):
+    from pathlib import Path
+
+    from mn_models.eval.common import EvalError
+    from mn_models.train_config import load_train_config
+    from mn_models.trainer import train
+    cfg = Path(__file__).resolve().parents[2] / "config" / "train" / "tiny_au.yaml"
+    train(load_train_config(str(cfg), [f"data={tiny_dataset}", "steps=1", "batch_size=2",
+                                       "threads=1", "log_every=1000"]), tmp_path / "au")
+    with pytest.raises(EvalError, match="needs a recognizer and alignment heads"):
+        M.MonitorModels.from_checkpoint(tmp_path / "au" / "checkpoints" / "step_0000001")

@@ -1,0 +1,57 @@
+"""The study's report (mn_models/eval/study.py): paired differences per seed, and the README's
+study tables are exactly what the committed result files say."""
+import json
+from pathlib import Path
+
+import pytest
+
+from mn_models.eval import study
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _write(folder: Path, seed: int, name: str, payload: dict) -> None:
+    d = folder / f"seed{seed}"
+    d.mkdir(parents=True, exist_ok=True)
+    (d / f"{name}.json").write_text(json.dumps(payload))
+
+
+def test_paired_difference_is_taken_per_seed(tmp_path):
+    # seed 0: au 0.5 -> mn 0.7 (+0.2); seed 1: au 0.9 -> mn 0.8 (-0.1); seed 2: only au (unpaired)
+    for s, au, mn in ((0, 0.5, 0.7), (1, 0.9, 0.8)):
+        _write(tmp_path, s, "recognition_au", {"accuracy": au, "per_task": {"t": au}})
+        _write(tmp_path, s, "recognition_mn", {"accuracy": mn, "per_task": {"t": mn}})
+    _write(tmp_path, 2, "recognition_au", {"accuracy": 0.0, "per_task": {"t": 0.0}})
+    md, summary = study.build(tmp_path)
+    t1 = summary["table1"]
+    assert t1["seeds"] == [0, 1]                        # seed 2 has no mn: left out
+    avg = t1["rows"]["Avg."]
+    assert avg["diff"] == pytest.approx([0.2, -0.1])
+    assert avg["diff_mean_ci"][0] == pytest.approx(0.05)
+    assert avg["base_mean_ci"][0] == pytest.approx(0.7)  # not 0.467: the unpaired seed is out
+    # t(0.975, 1) * sd / sqrt(2) with sd = 0.2121: 12.706 * 0.15 = 1.906
+    assert avg["diff_mean_ci"][1] == pytest.approx(1.906, abs=1e-3)
+    assert "| **Avg.** | 70.0 ± " in md["table1"] and "+5.0 ± 190.6" in md["table1"]
+    assert summary["table2"] == {"seeds": []}
+
+
+def test_readme_blocks_are_replaced_and_others_kept(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text("intro\n<!-- study:table1 -->\nold\n<!-- /study:table1 -->\n"
+                      "<!-- study:unknown -->\nkeep\n<!-- /study:unknown -->\nend\n")
+    study.update_readme(readme, {"table1": "new table\n"})
+    text = readme.read_text()
+    assert study.readme_blocks(text) == {"table1": "new table\n", "unknown": "keep\n"}
+    assert text.startswith("intro\n") and text.endswith("end\n")
+
+
+def test_readme_study_tables_match_the_committed_results():
+    """Every study number in the README is the committed result files' (docs/results/study)."""
+    results = ROOT / "docs" / "results" / "study"
+    blocks = study.readme_blocks((ROOT / "README.md").read_text())
+    assert blocks, "README has no <!-- study:... --> blocks"
+    md, _ = study.build(results)
+    for name, text in blocks.items():
+        assert text == md[name], (
+            f"README block {name!r} differs from {results}; run "
+            "`bash scripts/experiment.sh report` (it rewrites the README blocks)")
