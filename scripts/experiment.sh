@@ -7,15 +7,17 @@
 #   bash scripts/experiment.sh data        # demonstrations: 18 tasks x 50, all variations (~35 min)
 #   bash scripts/experiment.sh seed 0      # train au, ee, mn (seed 0) and evaluate them (~2 h)
 #   bash scripts/experiment.sh seed 1      # ... seed 1, seed 2
-#   bash scripts/experiment.sh probe 0     # Observations 1-2: probe on frozen au/ee of seed 0
+#   bash scripts/experiment.sh probe 0     # Observation 1: probe on frozen au/ee of seed 0
+#   SUCCESS_SPLIT=1 bash scripts/experiment.sh probe 0   # + Observation 2 (success vs failure)
+#   bash scripts/experiment.sh ablation tau_0.2 0        # Table 3, one row and seed
 #   bash scripts/experiment.sh report      # Tables 1-2, paired differences, figures
 #
 # Runs (datasets, checkpoints) go to $OUT (runs/study); the small result files each stage
 # produces are copied to $RESULTS (docs/results/study/) with the command, the commit and the
 # wall time (provenance.json), so that they survive a fresh machine: commit them. A stage whose
 # result files exist is skipped (FORCE=1 redoes it); a stage that needs the data or a checkpoint
-# that a fresh machine lacks rebuilds it first (the collection and the training are
-# deterministic given their seeds).
+# that a fresh machine lacks rebuilds it first (collection and training are seeded; training on
+# one thread repeats its losses exactly on the same kind of CPU).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 [ -x "$ROOT/.venv/bin/mn" ] || bash "$ROOT/scripts/setup.sh"
@@ -126,7 +128,56 @@ stage_seed() {
         --json > /dev/null
     keep "$OUT/eval/align_mn_s$s/results.json" "$dir/alignment_mn.json" $((SECONDS - t0)) \
         "mn eval probe --probe $OUT/mn_s$s --data $DATA"; }
+  if [ "$s" = 0 ]; then              # figures: recall during training (Fig. 3 left), t-SNE
+    have "$RESULTS/$dir/mn_series.json" || {
+      t0=$SECONDS
+      "$MN" eval probe --series "$OUT/mn_s$s" --data "$DATA" --out "$OUT/eval/series_mn_s$s" \
+          --json > /dev/null
+      cp "$OUT/eval/series_mn_s$s/recall_vs_step.png" "$RESULTS/$dir/mn_recall_vs_step.png"
+      keep "$OUT/eval/series_mn_s$s/series.json" "$dir/mn_series.json" $((SECONDS - t0)) \
+          "mn eval probe --series $OUT/mn_s$s --data $DATA"; }
+    have "$RESULTS/$dir/tsne_mn.json" || {
+      t0=$SECONDS
+      "$MN" eval tsne --checkpoint "$OUT/mn_s$s" --data "$DATA" --out "$OUT/eval/tsne_mn_s$s.png"
+      cp "$OUT/eval/tsne_mn_s$s.png" "$RESULTS/$dir/tsne_mn.png"
+      keep "$OUT/eval/tsne_mn_s$s.json" "$dir/tsne_mn.json" $((SECONDS - t0)) \
+          "mn eval tsne --checkpoint $OUT/mn_s$s --data $DATA"; }
+  fi
   log "seed $s: done; results in $RESULTS/$dir"
+}
+
+# Table 3 (reduced budget: ABL_STEPS steps, ABL_EPISODES rollouts per task): one mn run per
+# row, the same seed, data and samples as the seed stage otherwise.
+declare -A ABLATION=(
+  [pairs_episode]="alignment.strategy=episode"
+  [pairs_instruction]="alignment.strategy=instruction"
+  [pairs_task]="alignment.strategy=task"
+  [tau_0.02]="alignment.tau=0.02"
+  [tau_0.2]="alignment.tau=0.2"
+  [lambda_0.1]="lambda_align=0.1"
+  [lambda_1.0]="lambda_align=1.0"
+  [head_mlp]="alignment.head=mlp"
+  [one_lr]="lr_align=1.0e-3 lr_text_fraction=1.0"
+)
+stage_ablation() {   # ablation <row> <seed>
+  local row=$1 s=$2 dir="ablation/$1_s$2" t0
+  local ov=${ABLATION[$row]:?"unknown row $row; rows: ${!ABLATION[*]}"}
+  stage_data
+  local steps=${ABL_STEPS:-$STEPS} run="$OUT/abl_${row}_s$s"
+  # shellcheck disable=SC2086
+  train config/train/tiny_mn.yaml "$run" "$s" "$steps" "${AU[@]}" $ov
+  have "$RESULTS/$dir/recognition.json" || {
+    t0=$SECONDS
+    "$MN" eval au --checkpoint "$run" --data "$DATA" --out "$OUT/eval/abl_${row}_s$s" --json \
+        > /dev/null
+    keep "$OUT/eval/abl_${row}_s$s/results.json" "$dir/recognition.json" $((SECONDS - t0)) \
+        "mn eval au --checkpoint $run --data $DATA  # trained with: $ov steps=$steps"; }
+  have "$RESULTS/$dir/execution.json" || {
+    t0=$SECONDS
+    "$MN" eval ee --checkpoint "$run" --episodes "${ABL_EPISODES:-10}" --seeds 0 --workers 2 \
+        --videos none --out "$OUT/eval/abl_ee_${row}_s$s" --json > /dev/null
+    keep "$OUT/eval/abl_ee_${row}_s$s/results.json" "$dir/execution.json" $((SECONDS - t0)) \
+        "mn eval ee --checkpoint $run --episodes ${ABL_EPISODES:-10} --seeds 0"; }
 }
 
 stage_probe() {   # Observation 1 (and 2 with SUCCESS_SPLIT=1) on the frozen au/ee of a seed
@@ -134,6 +185,13 @@ stage_probe() {   # Observation 1 (and 2 with SUCCESS_SPLIT=1) on the frozen au/
   trained "$OUT/au_s$s" "$STEPS" && trained "$OUT/ee_s$s" "$STEPS" || stage_seed "$s"
   train config/train/tiny_probe.yaml "$OUT/probe_s$s" "$s" "$PROBE_STEPS" \
       au_checkpoint="$OUT/au_s$s" ee_checkpoint="$OUT/ee_s$s"
+  if [ -n "${SUCCESS_SPLIT:-}" ] && ! have "$RESULTS/$dir/probe_success_split.json"; then
+    t0=$SECONDS                      # Observation 2: success vs failure rollouts, equal sizes
+    "$MN" eval probe --probe "$OUT/probe_s$s" --ee "$OUT/ee_s$s" --data "$DATA" \
+        --success-split --workers 2 --out "$OUT/eval/probe_ss_s$s" --json > /dev/null
+    keep "$OUT/eval/probe_ss_s$s/results.json" "$dir/probe_success_split.json" \
+        $((SECONDS - t0)) "mn eval probe --probe $OUT/probe_s$s --ee $OUT/ee_s$s --data $DATA --success-split"
+  fi
   for v in "" --shuffle; do
     local name="probe${v:+_shuffled}"
     have "$RESULTS/$dir/$name.json" && continue
@@ -149,6 +207,7 @@ case "${1:-}" in
   data) stage_data ;;
   seed) stage_seed "${2:?seed number}" ;;
   probe) stage_probe "${2:?seed number}" ;;
+  ablation) stage_ablation "${2:?row}" "${3:-0}" ;;
   report) "$PY" -m mn_models.eval.study report "$RESULTS" --readme "$ROOT/README.md" ;;
-  *) sed -n '2,18p' "$0"; exit 2 ;;
+  *) sed -n '2,21p' "$0"; exit 2 ;;
 esac
