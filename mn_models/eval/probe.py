@@ -156,7 +156,8 @@ def alignment_scores(alignment, feats: PairedFeatures, strategy: str = "instruct
     ids = feats.ids(strategy)
     u2e, e2u = recall_at_1_directions(z_u, z_e, ids)
     out = {"recall_at_1": (u2e + e2u) / 2, "recall_u2e": u2e, "recall_e2u": e2u,
-           "chance": chance_recall_at_1(ids), "samples": len(feats), "strategy": strategy}
+           "chance": chance_recall_at_1(ids), "samples": len(feats), "strategy": strategy,
+           "per_task": per_task_recall(z_u, z_e, ids, feats.task_id, feats.tasks)}
     if shuffle:
         g = torch.Generator().manual_seed(seed)
         vals = []
@@ -167,6 +168,17 @@ def alignment_scores(alignment, feats: PairedFeatures, strategy: str = "instruct
         out.update({"aligned_recall_at_1": out["recall_at_1"], "recall_at_1": float(np.mean(vals)),
                     "shuffled": True, "shuffle_repeats": repeats})
     return out
+
+
+@torch.no_grad()
+def per_task_recall(z_u, z_e, ids, task_id, tasks) -> dict[str, float]:
+    """Bidirectional Recall@1 of the queries of each task (retrieval over all items)."""
+    import torch.nn.functional as F
+    ids = torch.as_tensor(ids)
+    sim = F.normalize(z_u.float(), dim=-1) @ F.normalize(z_e.float(), dim=-1).T
+    hit = ((ids[sim.argmax(1)] == ids).float() + (ids[sim.argmax(0)] == ids).float()) / 2
+    tid = torch.as_tensor(task_id)
+    return {tasks[int(t)]: float(hit[tid == t].mean()) for t in torch.unique(tid)}
 
 
 def evaluate_probe(probe, data, au=None, ee=None, split: str = "val", shuffle: bool = False,

@@ -212,9 +212,14 @@ def _run_probe(args) -> int:
         feats = P.paired_features(m.recognizer, m.policy, d, m.tokenizer)
         res = P.alignment_scores(m.alignment, feats, m.strategy, shuffle=args.shuffle,
                                  seed=args.seed)
-        res.update({"checkpoint": m.label, "split": args.split, "episodes": len(d)})
+        tf = P.paired_features(m.recognizer, m.policy, d, m.tokenizer, feature="teacher_forced")
+        res["teacher_forced"] = P.alignment_scores(m.alignment, tf, m.strategy,
+                                                   shuffle=args.shuffle, seed=args.seed)
+        res.update({"feature": "runtime", "checkpoint": m.label, "split": args.split,
+                    "episodes": len(d)})
         out = output_dir(args.out, _ckpt_path(args.probe), "probe")
-        payload = {"recall_at_1": res["recall_at_1"], "chance": res["chance"]}
+        payload = {"recall_at_1": res["recall_at_1"], "chance": res["chance"],
+                   "teacher_forced": res["teacher_forced"]["recall_at_1"]}
         if args.shuffle:
             payload["aligned_recall_at_1"] = res["aligned_recall_at_1"]
         if args.success_split:
