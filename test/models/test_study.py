@@ -55,3 +55,15 @@ def test_readme_study_tables_match_the_committed_results():
         assert text == md[name], (
             f"README block {name!r} differs from {results}; run "
             "`bash scripts/experiment.sh report` (it rewrites the README blocks)")
+
+
+def test_ablation_rows_average_their_seeds_beside_the_papers_numbers(tmp_path):
+    for s, au, ee in ((0, 0.4, 0.2), (1, 0.6, 0.4)):
+        d = tmp_path / "ablation" / f"tau_0.2_s{s}"
+        d.mkdir(parents=True)
+        (d / "recognition.json").write_text(json.dumps({"accuracy": au}))
+        (d / "execution.json").write_text(json.dumps({"success_rate": ee}))
+    md, summary = study.build(tmp_path)
+    assert summary["table3"]["tau_0.2"] == {"au": [0.4, 0.6], "ee": [0.2, 0.4], "seeds": [0, 1]}
+    row = next(line for line in md["table3"].splitlines() if "τ 0.2" in line)
+    assert row.startswith("| by instruction, τ 0.2 | 50.0 ± ") and "77.1 / 87.0" in row
