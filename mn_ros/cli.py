@@ -22,6 +22,7 @@ COMMANDS = {
     "tasks": "list the simulated RLBench tasks, their variations and instructions",
     "experts": "run the scripted expert of each task and print its success rate",
     "collect": "collect demonstrations in the RLBench/PerAct layout (resumable)",
+    "export": "rewrite a dataset in another format: mn <-> RLBench/PerAct (ARP, RVT-2)",
     "bench": "benchmarks that print numbers (mn bench sim|train|ros)",
     "train": "train au|ee|mn|probe models into a run folder (checkpoints, TensorBoard logs)",
     "eval": "evaluate checkpoints: recognition (au), rollouts (ee), alignment (probe), t-SNE",

@@ -40,6 +40,8 @@ from mn_sim.types import CAMERAS, DATASET_CAMERAS, OPTIONAL_CAMERAS
 
 DEFAULT_ENV_FACTORY = "mn_sim.env:MNEnv"
 DEFAULT_CATALOG = "mn_sim.tasks.registry"
+# what `--format peract` renders by default: RLBench's five cameras and the observer's
+PERACT_DATASET_CAMERAS = DATASET_CAMERAS[:4] + ("overhead",) + DATASET_CAMERAS[4:]
 SETTINGS_FILE = "mn_collect.json"   # <out>/<task>/mn_collect.json: what the episodes depend on
 LOCK_FILE = ".mn_collect.lock"
 
@@ -56,14 +58,18 @@ class CollectConfig:
         seed: collection seed S.
         workers: worker processes (0 = in this process).
         frame_rate: frames per simulated second; None = keyframe-only demos.
-        cameras: cameras to render and save.
+        cameras: cameras to render and save (default: the policy's four and the observer;
+            with format "peract" also RLBench's overhead camera, which that format needs).
         image_size: square image size in pixels.
         max_attempts: expert attempts per episode before it is reported as failed.
         masks: save segmentation masks when the environment provides them.
-        video: write observer.mp4 (needs the observer camera).
+        video: write observer.mp4 (needs the observer camera; format "mn" only).
         keyframes: what kfs.json holds for dense demos: "expert" (the frames where the expert's
             actions ended) or "heuristic" (PerAct's keypoint discovery, as on RLBench data);
             see mn_sim.dataset.writer.default_keyframes. Keyframe-only demos: action frames.
+        format: "mn" (mn's layout: npz + json, what mn's trainer reads) or "peract" (what
+            RLBench's dataset generator writes: pickles of rlbench's Demo/Observation, PyRep
+            camera matrices; mn_sim/dataset/peract_export.py). Both are read by mn's reader.
         env_factory: "module:callable" building the environment (called with image_size and
             cameras); it must have ``record_demo(task, variation, seed, frame_rate)`` and
             ``close()``.
@@ -77,23 +83,31 @@ class CollectConfig:
     seed: int = 0
     workers: int = 2
     frame_rate: float | None = 20.0
-    cameras: tuple[str, ...] = DATASET_CAMERAS
+    cameras: tuple[str, ...] | None = None
     image_size: int = 128
     max_attempts: int = 10
     masks: bool = True
     video: bool = True
     keyframes: str = "expert"
+    format: str = "mn"
     env_factory: str = DEFAULT_ENV_FACTORY
     catalog: str = DEFAULT_CATALOG
     log_every: float = 10.0
 
     def __post_init__(self):
         self.out = Path(self.out)
+        from mn_sim.dataset.peract_export import FORMATS, check_cameras
+        if self.format not in FORMATS:
+            raise ValueError(f"format must be one of {FORMATS}; got {self.format!r}")
+        if self.cameras is None:
+            self.cameras = DATASET_CAMERAS if self.format == "mn" else PERACT_DATASET_CAMERAS
         self.cameras = tuple(self.cameras)
         known = CAMERAS + OPTIONAL_CAMERAS
         bad = [c for c in self.cameras if c not in known]
         if bad or not self.cameras:
             raise ValueError(f"unknown camera(s) {bad or '(none given)'}; choose from {known}")
+        if self.format == "peract":
+            check_cameras(self.cameras, "--format peract with these --cameras")
         if self.episodes_per_task < 1:
             raise ValueError(f"episodes_per_task must be >= 1; got {self.episodes_per_task}")
         if self.workers < 0:
@@ -225,8 +239,8 @@ def _settings(config: CollectConfig, variations: list[int]) -> dict:
             "frame_rate": config.frame_rate, "cameras": list(config.cameras),
             "image_size": config.image_size, "variations": variations,
             "masks": config.masks, "video": config.video,
-            "env_factory": config.env_factory, "keyframes": _keyframe_setting(config.frame_rate,
-                                                                          config.keyframes)}
+            "env_factory": config.env_factory, "format": config.format,
+            "keyframes": _keyframe_setting(config.frame_rate, config.keyframes)}
 
 
 def _keyframe_setting(frame_rate, source: str | None) -> str:
@@ -243,6 +257,7 @@ def _read_settings(path: Path) -> dict:
         settings = json.load(f)
     settings["keyframes"] = _keyframe_setting(settings.get("frame_rate"),
                                               settings.get("keyframes"))
+    settings.setdefault("format", "mn")   # datasets written before the option existed
     return settings
 
 
@@ -336,10 +351,16 @@ def _record_episode(env, job: Job, config: CollectConfig) -> dict:
         if not demo.success:
             reasons.append(f"seed {seed}: {demo.failure_reason or 'expert failed'}")
             continue
-        write_episode(demo, episodes, job.index, cameras=config.cameras, masks=config.masks,
-                      video=config.video, keyframes=default_keyframes(demo, config.keyframes),
-                      extra_meta={"collection_seed": config.seed, "attempt": attempt,
-                                  "failed_attempts": reasons})
+        info = {"collection_seed": config.seed, "attempt": attempt, "failed_attempts": reasons}
+        kfs = default_keyframes(demo, config.keyframes)
+        if config.format == "peract":
+            from mn_sim.dataset.peract_export import write_peract_episode
+            write_peract_episode(demo, episodes, job.index, keyframes=kfs, cameras=config.cameras,
+                                 masks=config.masks, keyframe_source=config.keyframes,
+                                 extra_meta=info)
+        else:
+            write_episode(demo, episodes, job.index, cameras=config.cameras, masks=config.masks,
+                          video=config.video, keyframes=kfs, extra_meta=info)
         return {"status": "done", "failures": len(reasons), "reasons": reasons,
                 "seconds": time.monotonic() - t0}
     return {"status": "failed", "failures": len(reasons), "reasons": reasons,

@@ -8,12 +8,16 @@ A frame i > 0 is a keyframe when
   was detected on the previous 4 frames (a stop at i blocks stops at i+1..i+4).
 Finally, if the last two keyframes are adjacent, the earlier one is dropped.
 
-One deliberate difference from PerAct's code: near the start, PerAct looks up frames i-1 and
-i-2 with Python's negative indexing, so for i < 2 it compares against the *last* frames of
-the episode. Here those look-ups are clamped to frame 0, which is what "the gripper did not
-change over i-2..i+1" means. (Frame 0 can set the cool-down but is never a keyframe itself.)
-``peract_wraparound=True`` reproduces PerAct's look-ups exactly, e.g. to match the kfs.json of
-ARP's released data.
+Two methods, by name (:data:`KEYFRAME_METHODS`):
+- ``"peract"`` (the default): exactly what PerAct's and ARP's code compute. For i < 2 they look
+  frames i-1 and i-2 up with Python's negative indexing, i.e. they compare frame 0 and 1 with
+  the *last* frames of the episode. This is what PerAct, ARP and RVT trained on, and what
+  ARP's released kfs.json files hold.
+- ``"mn"``: the same rules with those look-ups clamped to frame 0, which is what "the gripper
+  did not change over i-2..i+1" means. The two differ only when the arm rests in the first
+  frames: with the gripper state at the end of the episode differing from the start, PerAct's
+  frame 0 is no stop and a resting arm gives a keyframe at frame 2; clamped, frame 0 is a stop
+  and its cool-down pushes that keyframe to frame 5. (Frame 0 is never a keyframe itself.)
 """
 from __future__ import annotations
 
@@ -22,6 +26,7 @@ from typing import Sequence
 import numpy as np
 
 STOP_COOLDOWN = 4  # frames after a stop during which no new stop is detected
+KEYFRAME_METHODS = ("peract", "mn")
 
 
 def _gripper_steady(grip: Sequence[float], i: int, wrap: bool = False) -> bool:
@@ -34,7 +39,7 @@ def _gripper_steady(grip: Sequence[float], i: int, wrap: bool = False) -> bool:
 
 
 def keypoint_discovery(demo_obs: Sequence, stopping_delta: float = 0.1,
-                       peract_wraparound: bool = False) -> list[int]:
+                       method: str = "peract") -> list[int]:
     """Indices of the keyframes of a demonstration.
 
     Args:
@@ -42,11 +47,14 @@ def keypoint_discovery(demo_obs: Sequence, stopping_delta: float = 0.1,
             ``joint_velocities`` (mn_sim.types.Observation, an RLBench Observation, ...).
             An RLBench-style Demo (``len`` + indexing) works too.
         stopping_delta: joint speed (rad/s) under which the arm counts as stopped.
-        peract_wraparound: look frames i-1, i-2 up with negative indexing for i < 2, as
-            PerAct's code does (default: clamp to frame 0).
+        method: "peract" (PerAct's/ARP's code, frames i-1, i-2 wrap around for i < 2) or
+            "mn" (those look-ups clamped to frame 0); see the module docstring.
     Returns:
         Sorted frame indices (frame 0 is never a keyframe).
     """
+    if method not in KEYFRAME_METHODS:
+        raise ValueError(f"keyframe method must be one of {KEYFRAME_METHODS}; got {method!r}")
+    wrap = method == "peract"
     n = len(demo_obs)
     if n == 0:
         return []
@@ -56,7 +64,7 @@ def keypoint_discovery(demo_obs: Sequence, stopping_delta: float = 0.1,
     for i in range(n):
         vel = np.asarray(demo_obs[i].joint_velocities, dtype=float)
         stopped = (cooldown <= 0 and bool(np.all(np.abs(vel) <= stopping_delta))
-                   and _gripper_steady(grip, i, peract_wraparound))
+                   and _gripper_steady(grip, i, wrap))
         cooldown = STOP_COOLDOWN if stopped else cooldown - 1
         if i == 0:
             continue

@@ -2,6 +2,8 @@
 
     mn collect --tasks open_drawer,push_buttons --episodes-per-task 10 --out data/train
     mn collect --tasks all --episodes-per-task 100 --out data/train --workers 2 --keyframes-only
+    mn collect --tasks open_drawer --episodes-per-task 10 --out data/peract --format peract \
+        --keyframe-source heuristic        # what RLBench's generator writes, ARP's keyframes
 
 Killed at any moment and re-run with the same arguments, it skips complete episodes and
 records only the missing ones (see mn_sim/collect.py for the seeds and variation plan).
@@ -30,7 +32,8 @@ def _int_list(text: str) -> list[int] | None:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from mn_sim.collect import DEFAULT_CATALOG, DEFAULT_ENV_FACTORY
+    from mn_sim.collect import DEFAULT_CATALOG, DEFAULT_ENV_FACTORY, PERACT_DATASET_CAMERAS
+    from mn_sim.dataset.peract_export import FORMATS
     from mn_sim.dataset.writer import KEYFRAME_SOURCES
     from mn_sim.types import CAMERAS, DATASET_CAMERAS, IMAGE_SIZE, OPTIONAL_CAMERAS
 
@@ -56,8 +59,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="kfs.json of dense demos: the frames where the expert's actions "
                              "ended (default), or PerAct's keypoint-discovery heuristic as on "
                              "RLBench data")
-    parser.add_argument("--cameras", default=",".join(DATASET_CAMERAS),
-                        help=f"comma-separated cameras from {CAMERAS + OPTIONAL_CAMERAS}")
+    parser.add_argument("--format", choices=FORMATS, default="mn",
+                        help="mn: mn's layout (npz + json; what `mn train` reads; default). "
+                             "peract: what RLBench's dataset generator writes (low_dim_obs.pkl "
+                             "of rlbench's Demo, PyRep camera matrices, the five RLBench "
+                             "cameras), for ARP / PerAct / RVT-2 code")
+    parser.add_argument("--cameras", default=None,
+                        help=f"comma-separated cameras from {CAMERAS + OPTIONAL_CAMERAS} "
+                             f"(default: {','.join(DATASET_CAMERAS)}; with --format peract "
+                             f"{','.join(PERACT_DATASET_CAMERAS)})")
     parser.add_argument("--image-size", type=int_in(8, 4096), default=IMAGE_SIZE,
                         metavar="PX",
                         help="square image size")
@@ -65,7 +75,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="expert attempts (new seed each) before an episode is reported "
                              "as failed")
     parser.add_argument("--no-masks", action="store_true", help="do not save segmentation masks")
-    parser.add_argument("--no-video", action="store_true", help="do not write observer.mp4")
+    parser.add_argument("--no-video", action="store_true",
+                        help="do not write observer.mp4 (--format peract never writes one)")
     parser.add_argument("--env-factory", default=DEFAULT_ENV_FACTORY, metavar="MODULE:CALLABLE",
                         help="what builds the environment (another backend, or a test fake)")
     parser.add_argument("--catalog", default=DEFAULT_CATALOG, metavar="MODULE",
@@ -83,9 +94,11 @@ def run(args: argparse.Namespace) -> int:
             tasks=args.tasks, episodes_per_task=args.episodes_per_task, out=args.out,
             variations=args.variations, seed=args.seed, workers=args.workers,
             frame_rate=None if args.keyframes_only else args.frame_rate,
-            cameras=tuple(c.strip() for c in args.cameras.split(",") if c.strip()),
+            cameras=None if args.cameras is None else
+            tuple(c.strip() for c in args.cameras.split(",") if c.strip()),
             image_size=args.image_size, max_attempts=args.max_attempts,
             masks=not args.no_masks, video=not args.no_video, keyframes=args.keyframe_source,
+            format=args.format,
             env_factory=args.env_factory, catalog=args.catalog, log_every=args.log_every)
         summary = collect(config)
     except (ValueError, RuntimeError, ImportError, OSError) as e:

@@ -7,6 +7,8 @@
         kfs.json                   keyframe indices (ARP's name)
         observer.mp4               observer camera video
         episode.json               meta data; written last: the completion marker
+        mn_meta.json               (PerAct-format exports of mn data) what RLBench lacks:
+                                   seed, frame rate, expert waypoints, mask id offset
 
 An mn episode is complete when ``episode.json`` exists; a PerAct episode (no episode.json)
 when ``low_dim_obs.pkl`` exists (RLBench writes it after the images). Folders named
@@ -43,6 +45,7 @@ def video_camera(cameras) -> str | None:
 def video_file(camera: str) -> str:
     return f"{camera}.mp4"
 META_JSON = "episode.json"
+MN_META_JSON = "mn_meta.json"   # beside a PerAct-format episode written by mn (export)
 
 FORMAT_NAME = "mn-rlbench"
 FORMAT_VERSION = 1

@@ -7,6 +7,10 @@ low-dim state, keyframes) and the images only when asked (``episode[i]``,
 with a warning naming the file (``strict=True`` raises instead).
 
 PerAct pickles are read with :mod:`mn_sim.dataset.safe_pickle`, never with plain pickle.
+Camera matrices come back in OpenCV's convention for every source: PerAct's ``misc`` entries
+(PyRep's, negative focal lengths) are converted on load (mn_sim/dataset/camera_convention.py).
+Without kfs.json, keyframes are PerAct's keypoint discovery (``keyframe_method="peract"``,
+what PerAct and ARP compute); ``keyframe_method="mn"`` gives mn's variant.
 """
 from __future__ import annotations
 
@@ -22,6 +26,7 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from mn_sim.dataset import layout
+from mn_sim.dataset.camera_convention import opencv_from_pyrep
 from mn_sim.dataset.codec import CorruptFileError, read_png, rgb_to_depth, rgb_to_mask
 from mn_sim.dataset.safe_pickle import RLBenchDemo, safe_load
 from mn_sim.dataset.writer import (ARRAY_FIELDS, CAMERA_FIELDS, MISC_JSON_KEY, MISC_PREFIX,
@@ -71,13 +76,19 @@ def _as_array(value, dtype=np.float64) -> np.ndarray:
 class Episode:
     """One episode on disk, RLBench-Demo-like: ``len(ep)``, ``ep[i] -> Observation``.
 
-    Attributes: path, task, variation, descriptions, seed (None for PerAct data), success,
+    Attributes: path, task, variation, descriptions, seed (None for RLBench-made data), success,
     frame_rate (None = keyframe-only), keyframes, cameras, num_frames, format ("mn"/"peract"),
-    meta (the episode.json dict, {} for PerAct).
+    meta (the episode.json dict; for PerAct data the mn_meta.json of an mn export, else {}).
     """
 
-    def __init__(self, path: str | os.PathLike, cameras: Sequence[str] | None = None):
+    def __init__(self, path: str | os.PathLike, cameras: Sequence[str] | None = None,
+                 keyframe_method: str = "peract"):
+        from mn_sim.keyframes import KEYFRAME_METHODS
+        if keyframe_method not in KEYFRAME_METHODS:
+            raise ValueError(f"keyframe_method must be one of {KEYFRAME_METHODS}; got "
+                             f"{keyframe_method!r}")
         self.path = Path(path)
+        self.keyframe_method = keyframe_method
         if not self.path.is_dir():
             raise FileNotFoundError(f"no episode folder at {self.path}")
         if layout.episode_index(self.path.name) is None:
@@ -142,7 +153,11 @@ class Episode:
 
     def _open_peract(self) -> None:
         self.format = "peract"
-        self.meta = {}
+        # mn's PerAct-format exports keep what RLBench data lacks in mn_meta.json
+        meta_path = self.path / layout.MN_META_JSON
+        self.meta = _read_json(meta_path) if meta_path.is_file() else {}
+        if not isinstance(self.meta, dict):
+            raise CorruptEpisodeError(f"{meta_path} must hold a JSON object")
         pkl = self.path / layout.LOW_DIM_PKL
         demo = _read_pickle(pkl)
         if isinstance(demo, RLBenchDemo):
@@ -162,11 +177,12 @@ class Episode:
         self.descriptions = list(_read_json_or_pkl(
             self.path, layout.VARIATION_DESCRIPTIONS_JSON, layout.VARIATION_DESCRIPTIONS_PKL,
             []))
-        self.seed = None
-        self.success = True  # RLBench saves successful demos only
-        self.frame_rate = RLBENCH_FRAME_RATE
+        self.seed = self.meta.get("seed")
+        self.success = bool(self.meta.get("success", True))  # RLBench saves successes only
+        self.frame_rate = self.meta["frame_rate"] if "frame_rate" in self.meta \
+            else RLBENCH_FRAME_RATE
         self.num_frames = len(self._peract_obs)
-        self._mask_offset = 0
+        self._mask_offset = int(self.meta.get("mask_offset", 0))
         self.cameras = [c for c in layout.KNOWN_CAMERAS
                         if (self.path / f"{c}_rgb").is_dir()
                         and (self.path / f"{c}_depth").is_dir()
@@ -182,7 +198,8 @@ class Episode:
             kfs = fallback
         else:
             from mn_sim.keyframes import keypoint_discovery
-            return keypoint_discovery(self.low_dim_observations())
+            return keypoint_discovery(self.low_dim_observations(),
+                                      method=self.keyframe_method)
         if not isinstance(kfs, list) or any(not (isinstance(k, int) and 0 <= k < self.num_frames)
                                             for k in kfs):
             raise CorruptEpisodeError(f"{p}: keyframes must be frame indices in "
@@ -279,7 +296,11 @@ class Episode:
         key = f"{cam}_camera_{field}"
         if self.format == "mn":
             return self._low[key][i]
-        return self._peract_obs[i].misc[key]
+        misc = self._peract_obs[i].misc
+        if field in ("intrinsics", "extrinsics"):   # PyRep's convention -> OpenCV's
+            K, T = _opencv(misc, cam, self.path)
+            return K if field == "intrinsics" else T
+        return misc[key]
 
     def observation(self, i: int, images: bool = True, cameras: Sequence[str] | None = None
                     ) -> Observation:
@@ -333,7 +354,7 @@ class Episode:
             gripper_joint_positions=_as_array(o.get("gripper_joint_positions")),
             task_low_dim_state=_as_array(o.get("task_low_dim_state")),
             ignore_collisions=1.0 if ign is None else float(np.asarray(ign).reshape(-1)[0]),
-            cameras={}, misc=dict(o.get("misc") or {}))
+            cameras={}, misc=_opencv_misc(o.get("misc") or {}, self.path))
 
     def __getitem__(self, i: int) -> Observation:
         return self.observation(i)
@@ -364,14 +385,36 @@ class Episode:
                     self._png(cam, kind, i, None)
 
 
+def _opencv(misc: dict, cam: str, path: Path) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        return opencv_from_pyrep(misc[f"{cam}_camera_intrinsics"],
+                                 misc[f"{cam}_camera_extrinsics"])
+    except ValueError as e:
+        raise CorruptEpisodeError(f"{path / layout.LOW_DIM_PKL}: camera {cam!r}: {e}") from e
+
+
+def _opencv_misc(misc: dict, path: Path) -> dict:
+    """A PerAct ``misc`` dict with every camera's matrices in OpenCV's convention."""
+    out = dict(misc)
+    suffix = "_camera_intrinsics"
+    for key in misc:
+        if key.endswith(suffix) and f"{key[:-len(suffix)]}_camera_extrinsics" in misc:
+            cam = key[:-len(suffix)]
+            out[key], out[f"{cam}_camera_extrinsics"] = _opencv(misc, cam, path)
+    return out
+
+
 def load_episode(path: str | os.PathLike, cameras: Sequence[str] | None = None,
-                 verify_images: bool = False) -> Episode:
+                 verify_images: bool = False, keyframe_method: str = "peract") -> Episode:
     """Open one episode folder (mn or PerAct format). Images are read lazily.
+
+    keyframe_method: keyframes of an episode without kfs.json (mn_sim.keyframes methods:
+    "peract", what PerAct and ARP compute, or "mn").
 
     Raises CorruptEpisodeError (naming the file) for an incomplete or unreadable episode, and
     pickle.UnpicklingError for a PerAct pickle that names a disallowed global.
     """
-    ep = Episode(path, cameras=cameras)
+    ep = Episode(path, cameras=cameras, keyframe_method=keyframe_method)
     if verify_images:
         ep.verify_images()
     return ep

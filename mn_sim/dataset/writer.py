@@ -119,8 +119,9 @@ def default_keyframes(demo: Demo, source: str = "expert") -> list[int]:
     """The keyframes written to kfs.json.
 
     source "expert": the frames where the expert's actions ended (``demo.action_frames``, its
-    own waypoints); "heuristic": PerAct's keypoint discovery on the dense trajectory, which
-    is all RLBench's demonstrations allow. On mn_sim's dense demos the heuristic also marks the
+    own waypoints); "heuristic": PerAct's keypoint discovery on the dense trajectory (method
+    "peract" of mn_sim.keyframes, exactly what PerAct and ARP compute), which is all RLBench's
+    demonstrations allow. On mn_sim's dense demos the heuristic also marks the
     arm settling a millimetre or two after a gripper change or at the end of a pull (e.g.
     open_drawer: frames 61, 64, 66 and 85, 88 where the expert has 68 and 88), samples whose
     observations are nearly identical but whose targets differ; the tiny policy trained on
@@ -135,7 +136,7 @@ def default_keyframes(demo: Demo, source: str = "expert") -> list[int]:
         return actions or list(range(1, n))
     if source == "expert" and actions:
         return actions
-    return keypoint_discovery(demo.observations)
+    return keypoint_discovery(demo.observations, method="peract")
 
 
 def write_episode(demo: Demo, episodes: str | os.PathLike, index: int, *,

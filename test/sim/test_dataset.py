@@ -18,6 +18,9 @@ from mn_sim.dataset import (DEPTH_SCALE, CorruptEpisodeError, DemoDataset,  # no
                             depth_to_rgb, episodes_dir, is_complete, load_episode, mask_to_rgb,
                             rgb_to_depth, rgb_to_mask, safe_load, safe_loads, write_episode)
 from mn_sim.dataset import writer as writer_mod  # noqa: E402
+from mn_sim.dataset import (opencv_from_pyrep, pyrep_from_opencv,  # noqa: E402
+                            write_peract_episode)
+from mn_sim.keyframes import keypoint_discovery  # noqa: E402
 from mn_sim.types import CAMERAS, DATASET_CAMERAS  # noqa: E402
 
 
@@ -214,9 +217,74 @@ def test_reads_real_peract_layout(tmp_path, protocol):
             assert (c.near, c.far) == (near, far)
             np.testing.assert_array_equal(c.rgb, frame["rgb"][cam])
             np.testing.assert_array_equal(c.mask, frame["mask"][cam])
-            np.testing.assert_array_equal(c.extrinsics, frame["misc"][f"{cam}_camera_extrinsics"])
+            # PyRep's matrices (negative focal lengths) come back in OpenCV's convention
+            K, T = opencv_from_pyrep(frame["misc"][f"{cam}_camera_intrinsics"],
+                                     frame["misc"][f"{cam}_camera_extrinsics"])
+            assert c.intrinsics[0, 0] > 0 and c.intrinsics[1, 1] > 0
+            np.testing.assert_array_equal(c.intrinsics, K)
+            np.testing.assert_array_equal(c.extrinsics, T)
+            np.testing.assert_array_equal(obs.misc[f"{cam}_camera_intrinsics"], K)
+            np.testing.assert_array_equal(obs.misc[f"{cam}_camera_extrinsics"], T)
             want = frame["depth"][cam]
             assert np.all(np.abs(c.depth - want) <= depth_tol(near, far, want))
+
+
+def _project(K, T, point):
+    """Pixel (u, v) of a world point for a camera-to-world T and pinhole K (either convention)."""
+    p = np.linalg.inv(T) @ np.append(point, 1.0)
+    uvw = K @ p[:3]
+    return uvw[:2] / uvw[2], p[2]
+
+
+def test_pyrep_cameras_become_opencv_and_reach_camera_info(tmp_path):
+    from mn_ros.conversions import ConversionError, camera_info_msg
+    truth = peract_fixture.build_peract_episode(tmp_path, n_frames=3, image_size=16)
+    ep = load_episode(truth["path"])
+    rng = np.random.default_rng(0)
+    for cam in ep.cameras:
+        misc = truth["frames"][1]["misc"]
+        K_py, T_py = misc[f"{cam}_camera_intrinsics"], misc[f"{cam}_camera_extrinsics"]
+        assert K_py[0, 0] < 0 and K_py[1, 1] < 0                 # the input: PyRep's
+        with pytest.raises(ConversionError, match="positive focal lengths"):
+            camera_info_msg(K_py, 16, 16)
+        c = ep.camera(cam, 1)
+        msg = camera_info_msg(c.intrinsics, c.rgb.shape[1], c.rgb.shape[0])
+        assert msg.k[0] > 0 and msg.k[4] > 0 and msg.width == 16
+        # the same rays: every point in front of the camera lands on the same pixel
+        for _ in range(5):
+            p_cam = np.array([*rng.uniform(-0.5, 0.5, 2), rng.uniform(0.5, 2.0)])
+            world = (T_py @ np.append(p_cam, 1.0))[:3]
+            uv_py, z_py = _project(K_py, T_py, world)
+            uv_cv, z_cv = _project(c.intrinsics, c.extrinsics, world)
+            np.testing.assert_allclose(uv_cv, uv_py, atol=1e-9)
+            assert z_cv == pytest.approx(z_py) and z_cv > 0
+    # the conversion is its own inverse; a matrix in neither convention is refused
+    K, T = pyrep_from_opencv(c.intrinsics, c.extrinsics)
+    np.testing.assert_array_equal(K, K_py)
+    np.testing.assert_array_equal(T, T_py)
+    with pytest.raises(ValueError, match="neither OpenCV"):
+        opencv_from_pyrep(np.diag([-10.0, 10.0, 1.0]), np.eye(4))
+
+
+def test_rlbench_data_without_kfs_gets_peracts_keyframes(tmp_path):
+    """The arm rests in the first frames and the gripper ends closed: PerAct's discovery finds
+    a stop at frame 2, mn's clamped variant does not (its frame-0 stop cools frames 1..4)."""
+    d = fake_demo_env.make_demo("fake_reach", 0, 5, 20.0, image_size=8,
+                                cameras=peract_fixture.PERACT_CAMERAS, n_frames=14)
+    for i, o in enumerate(d.observations):
+        if i < 5:
+            o.joint_velocities = np.zeros(7)
+        if i >= 11:
+            o.gripper_open = 0.0
+    peract = keypoint_discovery(d.observations, method="peract")
+    mn = keypoint_discovery(d.observations, method="mn")
+    assert peract[0] == 2 and 2 not in mn
+    path = write_peract_episode(d, episodes_dir(tmp_path, d.task), 0, keyframes=[13])
+    (path / "kfs.json").unlink()                     # as in PerAct's own data
+    assert load_episode(path).keyframes == peract
+    assert load_episode(path, keyframe_method="mn").keyframes == mn
+    with pytest.raises(ValueError, match="keyframe_method"):
+        load_episode(path, keyframe_method="clamped")
 
 
 def test_dataset_mixes_mn_and_peract_episodes(tmp_path, demo):

@@ -42,13 +42,54 @@ def test_all_still_frame0_starts_the_cooldown():
     assert keypoint_discovery(traj([1] * 12, [STILL] * 12)) == [5, 11]
 
 
-def test_bounds_are_clamped_not_wrapped():
-    # PerAct indexes frame i-2 with Python's negative indexing, so for i < 2 it would compare
-    # with the *last* frames (gripper closed here) and find a stop at frame 2. Clamped to frame
-    # 0, frame 0 is a stop, 1..4 cool down, 5 is the next stop.
+def test_start_of_episode_peract_wraps_mn_clamps():
+    # PerAct indexes frame i-2 with Python's negative indexing, so for i < 2 it compares with
+    # the *last* frames (gripper closed here): frames 0 and 1 are no stops, frame 2 is. mn's
+    # variant clamps to frame 0: frame 0 is a stop, 1..4 cool down, 5 is the next stop.
     grip = [1] * 7 + [0] * 3
-    assert keypoint_discovery(traj(grip, [STILL] * 10)) == [5, 7, 9]
-    assert keypoint_discovery(traj(grip, [STILL] * 10), peract_wraparound=True) == [2, 7, 9]
+    assert keypoint_discovery(traj(grip, [STILL] * 10)) == [2, 7, 9]   # default: PerAct's
+    assert keypoint_discovery(traj(grip, [STILL] * 10), method="peract") == [2, 7, 9]
+    assert keypoint_discovery(traj(grip, [STILL] * 10), method="mn") == [5, 7, 9]
+    with pytest.raises(ValueError, match="'peract', 'mn'"):
+        keypoint_discovery(traj(grip, [STILL] * 10), method="clamped")
+
+
+def peract_reference(demo, delta=0.1):
+    """PerAct's/ARP's keypoint discovery restated line by line, Python's negative indexing
+    included: a frame is a stop if its velocities are within delta, its gripper state equals
+    demo[i+1]'s and demo[i-1]'s, demo[i-2]'s equals demo[i-1]'s, i < len - 2, and the stop
+    buffer (4 after a stop, counting down) is spent."""
+    kps, prev, buf = [], demo[0].gripper_open, 0
+    for i, obs in enumerate(demo):
+        steady = (i < len(demo) - 2 and obs.gripper_open == demo[i + 1].gripper_open
+                  and obs.gripper_open == demo[i - 1].gripper_open
+                  and demo[i - 2].gripper_open == demo[i - 1].gripper_open)
+        small = np.allclose(obs.joint_velocities, 0, atol=delta)
+        stopped = buf <= 0 and small and i != len(demo) - 2 and steady
+        buf = 4 if stopped else buf - 1
+        if i != 0 and (obs.gripper_open != prev or i == len(demo) - 1 or stopped):
+            kps.append(i)
+        prev = obs.gripper_open
+    if len(kps) > 1 and kps[-1] - 1 == kps[-2]:
+        kps.pop(-2)
+    return kps
+
+
+def test_peract_method_matches_peracts_code_where_the_arm_rests_first():
+    rng = np.random.default_rng(0)
+    same_mn = 0
+    for _ in range(1000):
+        n = int(rng.integers(8, 40))
+        rest = int(rng.integers(0, 6))                 # the arm rests in the first frames
+        grip = np.repeat(rng.integers(0, 2, 6), -(-n // 6))[:n]
+        speed = np.where(rng.random(n) < 0.3, STILL, MOVING)
+        speed[:rest] = STILL
+        obs = traj(grip, speed)
+        want = peract_reference(obs)
+        assert keypoint_discovery(obs) == want
+        assert keypoint_discovery(obs, method="peract") == want
+        same_mn += keypoint_discovery(obs, method="mn") == want
+    assert 500 < same_mn < 1000      # mn's variant differs on some of these, only there
 
 
 def test_gripper_change_nearby_prevents_a_stop():
