@@ -91,7 +91,7 @@ train() {   # train <config> <run> <seed> <steps> overrides...
 }
 
 stage_seed() {
-  local s=$1 dir="seed$s" t0
+  local s=$1 t0; local dir="seed$s"
   stage_data                         # quick when the data is complete
   # two training processes at a time: au then ee on one, mn on the other
   ( train config/train/tiny_au.yaml "$OUT/au_s$s" "$s" "$STEPS" "${AU[@]}"
@@ -160,7 +160,7 @@ declare -A ABLATION=(
   [one_lr]="lr_align=1.0e-3 lr_text_fraction=1.0"
 )
 stage_ablation() {   # ablation <row> <seed>
-  local row=$1 s=$2 dir="ablation/$1_s$2" t0
+  local row=$1 s=$2 t0; local dir="ablation/${row}_s${s}"
   local ov=${ABLATION[$row]:?"unknown row $row; rows: ${!ABLATION[*]}"}
   stage_data
   local steps=${ABL_STEPS:-$STEPS} run="$OUT/abl_${row}_s$s"
@@ -181,7 +181,7 @@ stage_ablation() {   # ablation <row> <seed>
 }
 
 stage_probe() {   # Observation 1 (and 2 with SUCCESS_SPLIT=1) on the frozen au/ee of a seed
-  local s=$1 dir="seed$s" t0
+  local s=$1 t0; local dir="seed$s"
   trained "$OUT/au_s$s" "$STEPS" && trained "$OUT/ee_s$s" "$STEPS" || stage_seed "$s"
   train config/train/tiny_probe.yaml "$OUT/probe_s$s" "$s" "$PROBE_STEPS" \
       au_checkpoint="$OUT/au_s$s" ee_checkpoint="$OUT/ee_s$s"
