@@ -42,6 +42,7 @@ DEFAULT_ENV_FACTORY = "mn_sim.env:MNEnv"
 DEFAULT_CATALOG = "mn_sim.tasks.registry"
 # what `--format peract` renders by default: RLBench's five cameras and the observer's
 PERACT_DATASET_CAMERAS = DATASET_CAMERAS[:4] + ("overhead",) + DATASET_CAMERAS[4:]
+MASK_HANDLES = "body_id+1"   # what mask values are (mn_sim.sim.MASK_HANDLE_OFFSET), in settings
 SETTINGS_FILE = "mn_collect.json"   # <out>/<task>/mn_collect.json: what the episodes depend on
 LOCK_FILE = ".mn_collect.lock"
 
@@ -62,7 +63,11 @@ class CollectConfig:
             with format "peract" also RLBench's overhead camera, which that format needs).
         image_size: square image size in pixels.
         max_attempts: expert attempts per episode before it is reported as failed.
-        masks: save segmentation masks when the environment provides them.
+        masks: render and save segmentation masks (``{cam}_mask``: per pixel the handle of
+            the body seen, 0 = background; mn_sim.sim.MASK_HANDLE_OFFSET). None (default):
+            on for format "peract" (RLBench's layout has them), off for "mn" (measured: +28 to
+            +34 % CPU time per episode, and mn's trainer does not read them; README,
+            "Demonstrations"). The environment is built with ``masks=True`` only when on.
         video: write observer.mp4 (needs the observer camera; format "mn" only).
         keyframes: what kfs.json holds for dense demos: "expert" (the frames where the expert's
             actions ended) or "heuristic" (PerAct's keypoint discovery, as on RLBench data);
@@ -86,7 +91,7 @@ class CollectConfig:
     cameras: tuple[str, ...] | None = None
     image_size: int = 128
     max_attempts: int = 10
-    masks: bool = True
+    masks: bool | None = None
     video: bool = True
     keyframes: str = "expert"
     format: str = "mn"
@@ -101,6 +106,9 @@ class CollectConfig:
             raise ValueError(f"format must be one of {FORMATS}; got {self.format!r}")
         if self.cameras is None:
             self.cameras = DATASET_CAMERAS if self.format == "mn" else PERACT_DATASET_CAMERAS
+        if self.masks is None:
+            self.masks = self.format == "peract"
+        self.masks = bool(self.masks)
         self.cameras = tuple(self.cameras)
         known = CAMERAS + OPTIONAL_CAMERAS
         bad = [c for c in self.cameras if c not in known]
@@ -238,7 +246,7 @@ def _settings(config: CollectConfig, variations: list[int]) -> dict:
     return {"format_version": layout.FORMAT_VERSION, "seed": config.seed,
             "frame_rate": config.frame_rate, "cameras": list(config.cameras),
             "image_size": config.image_size, "variations": variations,
-            "masks": config.masks, "video": config.video,
+            "masks": config.masks, "mask_handles": MASK_HANDLES, "video": config.video,
             "env_factory": config.env_factory, "format": config.format,
             "keyframes": _keyframe_setting(config.frame_rate, config.keyframes)}
 
@@ -258,6 +266,12 @@ def _read_settings(path: Path) -> dict:
     settings["keyframes"] = _keyframe_setting(settings.get("frame_rate"),
                                               settings.get("keyframes"))
     settings.setdefault("format", "mn")   # datasets written before the option existed
+    if "mask_handles" not in settings:
+        # written before mn_sim rendered masks: "masks": true asked for masks that mn_sim's
+        # environment never made, so its episodes have none, as masks off now means
+        if settings.get("env_factory", DEFAULT_ENV_FACTORY) == DEFAULT_ENV_FACTORY:
+            settings["masks"] = False
+        settings["mask_handles"] = MASK_HANDLES
     return settings
 
 
@@ -367,9 +381,22 @@ def _record_episode(env, job: Job, config: CollectConfig) -> dict:
             "seconds": time.monotonic() - t0}
 
 
-def _make_env(config: CollectConfig):
-    factory = _load_object(config.env_factory)
-    return factory(image_size=config.image_size, cameras=tuple(config.cameras))
+def _make_env(config: CollectConfig, factory=None):
+    """The environment; asked for masks (``masks=True``) only when the config wants them, so
+    factories without that argument work with masks off."""
+    factory = factory if factory is not None else _load_object(config.env_factory)
+    kwargs = {"image_size": config.image_size, "cameras": tuple(config.cameras)}
+    if not config.masks:
+        return factory(**kwargs)
+    try:
+        import inspect
+        inspect.signature(factory).bind(masks=True, **kwargs)
+    except TypeError:
+        raise ValueError(f"environment factory {config.env_factory!r} does not take "
+                         f"masks=True; collect without masks (--no-masks)") from None
+    except ValueError:   # no signature (a builtin): just try
+        pass
+    return factory(masks=True, **kwargs)
 
 
 # ---------------------------------------------------------------------- workers
@@ -489,8 +516,7 @@ def _account(job: Job, report: dict, summary: CollectSummary, progress: Progress
 
 
 def _run_inline(config, pending, env_factory, summary, progress) -> None:
-    env = (env_factory(image_size=config.image_size, cameras=tuple(config.cameras))
-           if env_factory is not None else _make_env(config))
+    env = _make_env(config, env_factory)
     try:
         for job in pending:
             try:

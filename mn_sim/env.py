@@ -6,7 +6,9 @@
 
 An action is RLBench's EndEffectorPoseViaPlanning + discrete gripper: [x, y, z, qx, qy, qz, qw,
 gripper_open, ignore_collisions]. A target that is unreachable, or whose path collides (unless
-collisions are ignored), ends the episode as a failure; info["failure_reason"] says why.
+collisions are ignored), ends the episode as a failure; info["failure_reason"] says why. A
+malformed action (NaN or inf, not 9 numbers, a zero quaternion) is not a failure of the task but
+a bug in whatever made it (a policy that outputs NaN): step raises InvalidActionError.
 """
 from __future__ import annotations
 
@@ -20,13 +22,41 @@ from mn_sim.types import CAMERAS, DISPLAY_SIZE, OBSERVER_CAMERA, Action, Demo, O
 MAX_EPISODE_STEPS = 25
 
 
+class InvalidActionError(ValueError):
+    """A malformed action: raised by MNEnv.step instead of ending the episode as a failure."""
+
+
+def check_action(action) -> Action:
+    """An Action or 9 numbers -> Action; InvalidActionError says what is malformed."""
+    try:
+        a = np.asarray(action.to_array() if isinstance(action, Action) else action,
+                       dtype=float).reshape(-1)
+    except (TypeError, ValueError) as e:
+        problem = f"{action!r} is not numbers ({e})"
+    else:
+        if a.size != 9:
+            problem = (f"it has {a.size} numbers, not 9 [x, y, z, qx, qy, qz, qw, gripper_open, "
+                       f"ignore_collisions]")
+        elif not np.all(np.isfinite(a)):
+            problem = f"it contains NaN or inf: {a.tolist()}"
+        elif np.linalg.norm(a[3:7]) < 1e-6:
+            problem = f"its quaternion {a[3:7].tolist()} has length 0"
+        else:
+            return action if isinstance(action, Action) else Action.from_array(a)
+    raise InvalidActionError(
+        f"malformed action: {problem}. This is a bug in whatever produced the action (e.g. a "
+        f"policy whose output is NaN), not a failed episode")
+
+
 class MNEnv:
     """See the module docstring; mn_sim.gym_wrapper.MNGymEnv is the gymnasium view."""
 
     def __init__(self, image_size: int = 128, cameras=CAMERAS, max_steps: int = MAX_EPISODE_STEPS,
-                 task: str | None = None, render_mode: str | None = "rgb_array"):
+                 task: str | None = None, render_mode: str | None = "rgb_array",
+                 masks: bool = False):
         self.image_size = image_size
         self.cameras = tuple(cameras)
+        self.masks = bool(masks)   # observations carry segmentation masks (mn_sim.sim)
         self.max_steps = max_steps
         self.render_mode = render_mode
         self.default_task = task
@@ -43,7 +73,8 @@ class MNEnv:
         task = make_task(name)   # raises with the list of known tasks
         if self.sim is not None:
             self.sim.close()
-        self.sim = Sim(task, image_size=self.image_size, cameras=self.cameras)
+        self.sim = Sim(task, image_size=self.image_size, cameras=self.cameras,
+                       masks=self.masks)
         task.sim = self.sim
         self.sim.monitor = task.monitor
         self.task = task
@@ -72,11 +103,7 @@ class MNEnv:
     def step(self, action, render: bool = True):
         if self.sim is None or self.done:
             raise RuntimeError("call reset() before step() (and again after an episode ends)")
-        if not isinstance(action, Action):
-            try:
-                action = Action.from_array(action)
-            except ValueError as e:
-                return self._end(False, f"invalid action: {e}", render)
+        action = check_action(action)
         result = self.sim.execute(action.position, action.quaternion, action.gripper_open,
                                   action.ignore_collisions)
         self.steps += 1
@@ -138,7 +165,8 @@ class MNEnv:
             reason = "expert finished without meeting the success conditions"
         return Demo(task=task, variation=variation, descriptions=info["descriptions"], seed=seed,
                     observations=frames, success=bool(success), failure_reason=reason,
-                    action_frames=action_frames, frame_rate=frame_rate)
+                    action_frames=action_frames, frame_rate=frame_rate,
+                    mask_labels=self.sim.mask_labels() if self.masks else {})
 
     def run_expert(self, task: str, variation: int, seed: int) -> tuple[bool, str, int]:
         """Run the expert without rendering; returns (success, failure_reason, steps)."""

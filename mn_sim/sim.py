@@ -27,6 +27,11 @@ POS_TOL, ROT_TOL = 0.004, np.deg2rad(4.5)
 CONVERGED_POS, CONVERGED_ROT = 0.001, np.deg2rad(0.5)   # the solver stops below both
 MAX_JOINT_SPEED = 1.2                          # rad/s along a path
 CART_STEP, ROT_STEP = 0.01, np.deg2rad(4.0)  # Cartesian path resolution
+# Segmentation masks hold one integer "handle" per MuJoCo body, as RLBench's hold CoppeliaSim
+# object handles: handle = body id + 1, so 0 is the background (no object) and 1 is the world
+# body (floor). Handles are stable for a task's scene (same model, same ids in every episode);
+# Sim.mask_labels() names them.
+MASK_HANDLE_OFFSET = 1
 
 
 @dataclass
@@ -39,8 +44,9 @@ class Sim:
     """One compiled scene (robot + one task's objects) with its data and renderer."""
 
     def __init__(self, task=None, image_size: int = 128, cameras=("front", "left_shoulder",
-                 "right_shoulder", "wrist"), robot_visual: str = "fast"):
+                 "right_shoulder", "wrist"), robot_visual: str = "fast", masks: bool = False):
         self.task = task
+        self.masks = bool(masks)   # observations carry segmentation masks (mask_handles)
         self.spec = build_spec(task, cameras=set(cameras))
         self.model = self.spec.compile()
         # depth comes back in metres between these planes (MuJoCo stores them relative to extent)
@@ -74,6 +80,10 @@ class Sim:
                              [f"link{i}" for i in range(8)] + ["hand", "left_finger", "right_finger"]}
         self.finger_bodies = {m.body("left_finger").id, m.body("right_finger").id}
         self.robot_geoms = {g for g in range(m.ngeom) if m.geom_bodyid[g] in self.robot_bodies}
+        # segmentation: MuJoCo's per-pixel (object id, object type) -> the handle of the body
+        # the geom (or site) belongs to: body id + MASK_HANDLE_OFFSET, 0 = nothing (background)
+        self._geom_handle = (m.geom_bodyid + MASK_HANDLE_OFFSET).astype(np.int32)
+        self._site_handle = (m.site_bodyid + MASK_HANDLE_OFFSET).astype(np.int32)
         self.gripper_open = True
         self.frame_callback: Callable[[], None] | None = None
         self.frame_dt: float | None = None
@@ -431,7 +441,10 @@ class Sim:
         r.update_scene(self.data, camera=camera, scene_option=self.scene_option)
         return r.render().copy()
 
-    def render_cameras(self, cameras=None) -> dict[str, CameraObs]:
+    def render_cameras(self, cameras=None, masks: bool | None = None) -> dict[str, CameraObs]:
+        """RGB, depth (metres) and parameters of each camera; with ``masks`` (default: the
+        sim's ``masks``) also its segmentation mask of body handles (MASK_HANDLE_OFFSET)."""
+        masks = self.masks if masks is None else bool(masks)
         r = self.renderer
         out = {}
         for name in (cameras or self.cameras):
@@ -441,10 +454,34 @@ class Sim:
             depth = r.render().astype(np.float32)
             r.disable_depth_rendering()
             depth = np.minimum(depth, CAMERA_FAR)   # background (the far plane) -> far
+            mask = None
+            if masks:
+                r.enable_segmentation_rendering()
+                seg = r.render()   # (H, W, 2) int32: object id, object type; -1 = nothing
+                r.disable_segmentation_rendering()
+                mask = self._handles(seg)
             K, T = self.camera_params(name)
             out[name] = CameraObs(rgb=rgb, depth=depth, intrinsics=K, extrinsics=T,
-                                  near=CAMERA_NEAR, far=CAMERA_FAR)
+                                  near=CAMERA_NEAR, far=CAMERA_FAR, mask=mask)
         return out
+
+    def _handles(self, seg: np.ndarray) -> np.ndarray:
+        """MuJoCo's segmentation (H, W, 2) -> (H, W) int32 body handles (0 = background)."""
+        ids, types = seg[..., 0], seg[..., 1]
+        mask = np.zeros(ids.shape, dtype=np.int32)   # (H, W)
+        for obj, table in ((mujoco.mjtObj.mjOBJ_GEOM, self._geom_handle),
+                           (mujoco.mjtObj.mjOBJ_SITE, self._site_handle)):
+            sel = (types == int(obj)) & (ids >= 0)
+            mask[sel] = table[ids[sel]]
+        return mask
+
+    def mask_labels(self) -> dict[int, str]:
+        """Handle -> body name (``body<id>`` for unnamed bodies) of every body; 0: background."""
+        m = self.model
+        labels = {0: "background"}
+        for b in range(m.nbody):
+            labels[b + MASK_HANDLE_OFFSET] = m.body(b).name or f"body{b}"
+        return labels
 
     def observe(self, task_state=None, render: bool = True, ignore_collisions: float = 1.0) -> Observation:
         d = self.data

@@ -33,7 +33,10 @@ class CameraObs:
     extrinsics: np.ndarray   # (4, 4) float64, camera-to-world
     near: float
     far: float
-    mask: np.ndarray | None = None  # (H, W) int32 segmentation (geom ids), optional
+    # (H, W) int32 segmentation, optional: per pixel the handle of the object seen, 0 =
+    # background (mn_sim: MuJoCo body id + 1, see mn_sim.sim.MASK_HANDLE_OFFSET; RLBench:
+    # CoppeliaSim object handles)
+    mask: np.ndarray | None = None
 
 
 @dataclass
@@ -115,3 +118,5 @@ class Demo:
     failure_reason: str = ""
     action_frames: list[int] = field(default_factory=list)
     frame_rate: float | None = None   # frames per simulated second; None = keyframe-only
+    # mask handle -> object name (mn_sim: body names; 0 "background"); {} without masks
+    mask_labels: dict[int, str] = field(default_factory=dict)

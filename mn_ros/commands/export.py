@@ -6,7 +6,9 @@
 Reads every complete episode under SRC (mn's layout or PerAct's pickles) and writes it under
 DST with the same task and episode numbers. ``--format peract`` writes what RLBench's dataset
 generator writes (mn_sim/dataset/peract_export.py) and needs RLBench's five cameras in SRC
-(collect with `mn collect --format peract`, or with the overhead camera).
+(collect with `mn collect --format peract`, or with the overhead camera). Mask folders are
+written when SRC has masks (`mn collect --masks`, or --format peract); without them the export
+has none and a warning says so.
 """
 from __future__ import annotations
 
@@ -49,7 +51,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         written = export_dataset(args.src, args.dst, fmt=args.format,
                                  keyframe_source=args.keyframe_source, tasks=tasks,
-                                 overwrite=args.overwrite, progress=progress)
+                                 overwrite=args.overwrite, progress=progress,
+                                 warn=lambda m: print(f"mn export: warning: {m}",
+                                                      file=sys.stderr, flush=True))
     except (ValueError, FileNotFoundError, FileExistsError, CorruptEpisodeError,
             pickle.UnpicklingError, OSError) as e:
         print(f"mn export: error: {e}", file=sys.stderr)

@@ -1,14 +1,14 @@
 """Names and paths of the RLBench/PerAct dataset layout.
 
     <root>/<task>/all_variations/episodes/episode<N>/
-        {cam}_rgb/<i>.png  {cam}_depth/<i>.png  [{cam}_mask/<i>.png]
+        {cam}_rgb/<i>.png  {cam}_depth/<i>.png  [{cam}_mask/<i>.png: RGB-coded object handles]
         low_dim_obs.npz            (mn; PerAct: low_dim_obs.pkl)
         variation_descriptions.json, variation_number.json   (PerAct: .pkl)
         kfs.json                   keyframe indices (ARP's name)
         observer.mp4               observer camera video
         episode.json               meta data; written last: the completion marker
         mn_meta.json               (PerAct-format exports of mn data) what RLBench lacks:
-                                   seed, frame rate, expert waypoints, mask id offset
+                                   seed, frame rate, expert waypoints, mask handle names
 
 An mn episode is complete when ``episode.json`` exists; a PerAct episode (no episode.json)
 when ``low_dim_obs.pkl`` exists (RLBench writes it after the images). Folders named

@@ -29,9 +29,11 @@ RLBench's; mn's reader converts them back to OpenCV's (mn_sim/dataset/camera_con
 Depth PNGs use RLBench's 24-bit encoding between the camera's near and far (codec.py). Fields
 mn_sim does not simulate are None, which RLBench also writes for disabled observations:
 ``gripper_touch_forces`` and ``Demo.random_seed`` (RLBench's NumPy generator state; mn_sim
-scenes are made from ``mn_meta.json``'s seed instead). mn_sim renders no segmentation, so mask
-folders are written only for demos that carry masks (RLBench's and ARP's loaders read masks
-only when asked to). lang_emb.pkl (ARP's CLIP token embeddings) is never written here: it
+scenes are made from ``mn_meta.json``'s seed instead). Mask PNGs hold RGB-coded object
+handles as RLBench's do (handle = R + 256 G + 65536 B; mn_sim: MuJoCo body id + 1, 0 =
+background, names in mn_meta.json's "mask_labels"); they are written for demos that carry masks
+(`mn collect --format peract` renders them; an mn dataset has them when collected with
+--masks), never made up. lang_emb.pkl (ARP's CLIP token embeddings) is never written here: it
 needs CLIP's weights (README, "Training ARP / PerAct / RVT-2 on mn_sim data").
 """
 from __future__ import annotations
@@ -49,13 +51,14 @@ import numpy as np
 from mn_sim.dataset import layout
 from mn_sim.dataset.camera_convention import opencv_from_pyrep, pyrep_from_opencv
 from mn_sim.dataset.codec import depth_to_rgb, mask_to_rgb, write_png
+from mn_sim.dataset.writer import mask_labels_json
 from mn_sim.types import Demo as MnDemo
 
 # RLBench's five cameras, in the order of rlbench.backend.const / save_demo
 PERACT_CAMERAS = ("left_shoulder", "right_shoulder", "overhead", "wrist", "front")
 IMAGE_KINDS = ("rgb", "depth", "mask", "point_cloud")
 PICKLE_PROTOCOL = 4        # pickle.dump's default on the Python versions PerAct/ARP use
-MASK_OFFSET = 1            # stored mask value = mn id + 1 (background -1 -> 0), as mn's writer
+MASK_OFFSET = 0            # mask PNGs hold the handles themselves, as RLBench's
 META_FORMAT = "mn-peract-export"
 META_VERSION = 1
 FORMATS = ("mn", "peract")  # what `mn collect --format` / `mn export --format` write
@@ -189,8 +192,8 @@ def write_peract_episode(demo: MnDemo, episodes: str | os.PathLike, index: int, 
         cameras: cameras to write (default: the demo's, or ``source``'s); must include the
             five RLBench cameras.
         masks: write ``{cam}_mask`` when every frame has masks.
-        source: an mn_sim.dataset.Episode the demo was read from: its rgb and depth PNGs are
-            copied byte for byte (same encoding) instead of decoded and re-encoded.
+        source: an mn_sim.dataset.Episode the demo was read from: its rgb, depth and mask PNGs
+            are copied byte for byte (same encodings) instead of decoded and re-encoded.
         keyframe_source: how ``keyframes`` were chosen (recorded in mn_meta.json).
         extra_meta: more JSON-serializable entries for mn_meta.json.
         overwrite: replace an existing episode instead of raising FileExistsError.
@@ -212,12 +215,14 @@ def write_peract_episode(demo: MnDemo, episodes: str | os.PathLike, index: int, 
         raise ValueError(f"keyframes {kfs} out of range for {n} frames")
     if source is not None:
         with_masks = masks and source.has_masks
+        mask_offset = source.mask_offset if with_masks else MASK_OFFSET   # kept as stored
     else:
         missing = [(i, c) for i, o in enumerate(obs) for c in cams if c not in o.cameras]
         if missing:
             raise ValueError(f"demo of {demo.task!r}: frame {missing[0][0]} lacks camera "
                              f"{missing[0][1]!r}; it has {sorted(obs[missing[0][0]].cameras)}")
         with_masks = masks and all(o.cameras[c].mask is not None for o in obs for c in cams)
+        mask_offset = MASK_OFFSET
 
     tmp = episodes / f"{final.name}{layout.TMP_SUFFIX}{os.getpid()}"
     if tmp.exists():
@@ -248,7 +253,9 @@ def write_peract_episode(demo: MnDemo, episodes: str | os.PathLike, index: int, 
             "frame_rate": None if demo.frame_rate is None else float(demo.frame_rate),
             "keyframe_only": demo.frame_rate is None, "descriptions": descriptions,
             "num_frames": n, "cameras": cams, "image_size": list(np.shape(first)[:2]),
-            "masks": with_masks, "mask_offset": MASK_OFFSET, "camera_convention": "pyrep",
+            "masks": with_masks, "mask_offset": mask_offset,
+            "mask_labels": mask_labels_json(demo) if with_masks else {},
+            "camera_convention": "pyrep",
             "keyframes": kfs, "keyframe_source": keyframe_source,
             "action_frames": [int(k) for k in demo.action_frames],
         }
@@ -268,13 +275,10 @@ def write_peract_episode(demo: MnDemo, episodes: str | os.PathLike, index: int, 
 
 
 def _write_images(tmp: Path, i: int, cam: str, o, source, with_masks: bool) -> None:
-    if source is not None:   # same PNG encodings: copy rgb and depth as they are
-        for kind in ("rgb", "depth"):
+    if source is not None:   # same PNG encodings: copy the images as they are
+        for kind in ("rgb", "depth", "mask") if with_masks else ("rgb", "depth"):
             shutil.copyfile(layout.image_path(source.path, cam, kind, i),
                             layout.image_path(tmp, cam, kind, i))
-        if with_masks:
-            write_png(layout.image_path(tmp, cam, "mask", i),
-                      mask_to_rgb(source.mask(cam, i), offset=MASK_OFFSET))
         return
     c = o.cameras[cam]
     rgb = np.asarray(c.rgb)
@@ -288,9 +292,22 @@ def _write_images(tmp: Path, i: int, cam: str, o, source, with_masks: bool) -> N
 
 
 # ---------------------------------------------------------------------- a whole dataset
+def missing_masks_message(n: int, total: int, src, example) -> str:
+    return (f"{n} of {total} episode(s) under {src} have no segmentation masks (e.g. {example}): "
+            f"the export has no {{camera}}_mask folders for them (RLBench's loader reads masks "
+            f"only with mask=True in its ObservationConfig; ARP's training does not read "
+            f"them). mn does not make masks up: to have them, re-collect with `mn collect "
+            f"--masks` (format mn) or `mn collect --format peract`")
+
+
+def _warn(message: str) -> None:
+    import warnings
+    warnings.warn(message, stacklevel=3)
+
+
 def export_dataset(src: str | os.PathLike, dst: str | os.PathLike, fmt: str = "peract",
                    keyframe_source: str = "expert", tasks: Sequence[str] | None = None,
-                   overwrite: bool = False, progress=None) -> list[Path]:
+                   overwrite: bool = False, progress=None, warn=None) -> list[Path]:
     """Write every complete episode under ``src`` (mn or PerAct layout) into ``dst`` in
     format ``fmt`` ("peract" or "mn"), keeping task names and episode numbers.
 
@@ -298,7 +315,9 @@ def export_dataset(src: str | os.PathLike, dst: str | os.PathLike, fmt: str = "p
     waypoints where the source recorded them, else the heuristic) or "heuristic" (PerAct's
     keypoint discovery, mn_sim.keyframes method "peract"). Raises ValueError before writing
     anything when a source episode lacks one of RLBench's five cameras (fmt "peract").
-    Returns the episode folders written.
+    Source episodes without segmentation masks are exported without ``{cam}_mask`` folders
+    (never with made-up masks) and ``warn(message)`` (default: warnings.warn) says so, naming
+    how to get them. Returns the episode folders written.
     """
     from mn_sim.dataset.reader import DemoDataset, load_episode
     from mn_sim.dataset.writer import KEYFRAME_SOURCES, default_keyframes, write_episode
@@ -316,9 +335,16 @@ def export_dataset(src: str | os.PathLike, dst: str | os.PathLike, fmt: str = "p
     if len(ds) == 0:
         raise ValueError(f"no complete episodes under {src} (expected "
                          f"<task>/all_variations/episodes/episode<N>)")
-    if fmt == "peract":
-        for ref in ds.episodes:
-            check_cameras(load_episode(ref.path).cameras, f"episode {ref.path}")
+    without_masks = []
+    for ref in ds.episodes:
+        ep = load_episode(ref.path)
+        if fmt == "peract":
+            check_cameras(ep.cameras, f"episode {ref.path}")
+        if not ep.has_masks:
+            without_masks.append(ref.path)
+    if without_masks and fmt == "peract":
+        (warn or _warn)(missing_masks_message(len(without_masks), len(ds.episodes), src,
+                                              without_masks[0]))
     if not overwrite:
         for ref in ds.episodes:
             out = layout.episode_dir(dst, ref.task, ref.index)

@@ -233,6 +233,19 @@ class Episode:
         return bool(self.cameras) and all((self.path / f"{c}_mask").is_dir() for c in self.cameras)
 
     @property
+    def mask_offset(self) -> int:
+        """What the mask PNGs hold minus the handles: 0 (RLBench, mn since masks hold body
+        handles); 1 in mn episodes written earlier (geom id + 1)."""
+        return self._mask_offset
+
+    @property
+    def mask_labels(self) -> dict[int, str]:
+        """Mask handle -> object name, as recorded by mn (mn_sim: body names; 0 "background");
+        {} when unknown (RLBench data: CoppeliaSim handles, names not saved)."""
+        labels = self.meta.get("mask_labels") or {}
+        return {int(k): str(v) for k, v in labels.items()} if self.has_masks else {}
+
+    @property
     def video_path(self) -> Path | None:
         for cam in layout.VIDEO_CAMERAS:
             p = self.path / layout.video_file(cam)
@@ -276,7 +289,8 @@ class Episode:
         return rgb_to_depth(self._png(cam, "depth", i, "RGB"), float(near), float(far))
 
     def mask(self, cam: str, i: int) -> np.ndarray | None:
-        """(H, W) int32 ids, or None when the episode has no masks."""
+        """(H, W) int32 handles (0 = background; see ``mask_labels``), or None when the
+        episode has no masks."""
         if not self.has_masks:
             return None
         return rgb_to_mask(self._png(cam, "mask", i, None), offset=self._mask_offset)
@@ -374,7 +388,7 @@ class Episode:
                     success=self.success,
                     failure_reason=self.meta.get("failure_reason", ""),
                     action_frames=list(self.meta.get("action_frames", [])),
-                    frame_rate=self.frame_rate)
+                    frame_rate=self.frame_rate, mask_labels=self.mask_labels)
 
     def verify_images(self) -> None:
         """Decode every image; raises CorruptEpisodeError naming the first bad file."""

@@ -22,7 +22,10 @@ from mn_sim.keyframes import keypoint_discovery
 from mn_sim.types import Demo, Observation
 
 KEYFRAME_VIDEO_FPS = 4.0   # playback rate of observer.mp4 for keyframe-only demos
-MASK_OFFSET = 1            # stored mask value = geom id + 1, so MuJoCo's background -1 is 0
+# Masks are stored as the handles themselves (CameraObs.mask: 0 = background; mn_sim's body
+# id + 1), RGB-coded as RLBench stores them. Episodes written before mn_sim rendered masks
+# stored geom id + 1 and say so in episode.json ("mask_offset": 1, which the reader subtracts).
+MASK_OFFSET = 0
 MISC_PREFIX = "misc."      # numeric misc entries in low_dim_obs.npz
 MISC_JSON_KEY = "misc_json"  # per-frame JSON of the non-numeric misc entries
 
@@ -96,6 +99,11 @@ def write_video(path: str | os.PathLike, frames: Sequence[np.ndarray], fps: floa
         container.mux(stream.encode())
 
 
+def mask_labels_json(demo: Demo) -> dict[str, str]:
+    """``demo.mask_labels`` for a JSON file: {"<handle>": name}, handles in order."""
+    return {str(int(k)): str(v) for k, v in sorted(demo.mask_labels.items())}
+
+
 def _json_dump(path: Path, obj) -> None:
     with open(path, "w") as f:
         json.dump(obj, f, indent=1)
@@ -151,7 +159,8 @@ def write_episode(demo: Demo, episodes: str | os.PathLike, index: int, *,
         index: N of ``episode<N>``.
         cameras: cameras to save (default: all cameras of the first observation).
         keyframes: keyframe indices for kfs.json (default: :func:`default_keyframes`).
-        masks: also save ``{cam}_mask`` when the observations carry masks.
+        masks: also save ``{cam}_mask`` when the observations carry masks (RGB-coded handles,
+            as RLBench; episode.json's "mask_labels" names them).
         video: also write ``observer.mp4`` (else ``front.mp4`` without the observer camera).
         extra_meta: more JSON-serializable entries for episode.json (e.g. collection info).
         overwrite: replace an existing complete episode instead of raising FileExistsError.
@@ -212,6 +221,7 @@ def write_episode(demo: Demo, episodes: str | os.PathLike, index: int, *,
             "keyframe_only": demo.frame_rate is None,
             "descriptions": descriptions, "num_frames": n, "cameras": cams,
             "image_size": [int(h), int(w)], "masks": with_masks, "mask_offset": MASK_OFFSET,
+            "mask_labels": mask_labels_json(demo) if with_masks else {},
             "depth_encoding": "rlbench_rgb24_near_far",
             "video": layout.video_file(video_cam) if video_fps else None, "video_fps": video_fps,
             "keyframes": kfs, "action_frames": [int(k) for k in demo.action_frames],

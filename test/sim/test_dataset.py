@@ -117,6 +117,48 @@ def test_write_then_load_roundtrip(tmp_path, demo):
     assert back.frame_rate == 20.0 and len(back.observations) == n and back.seed == 7
 
 
+HANDLES = [0, 1, 2, 255, 256, 257, 65535, 65536, 2 ** 24 - 1]   # each byte's edges
+
+
+@pytest.mark.parametrize("fmt", ["mn", "peract"])
+def test_mask_handles_roundtrip_exactly(tmp_path, fmt):
+    """Mask handles (0 = background) come back exactly from both writers, and the PNG holds
+    the handle itself, RGB-coded as RLBench's (handle = R + 256 G + 65536 B)."""
+    from mn_sim.collect import PERACT_DATASET_CAMERAS
+    demo = fake_demo_env.make_demo("fake_reach", 1, seed=7, frame_rate=20.0, image_size=16,
+                                   cameras=PERACT_DATASET_CAMERAS)
+    rng = np.random.default_rng(0)
+    for o in demo.observations:
+        for c in o.cameras.values():
+            c.mask = rng.choice(HANDLES, c.rgb.shape[:2]).astype(np.int32)
+    demo.mask_labels = {0: "background", 1: "world", 65536: "block"}
+    eps = episodes_dir(tmp_path, demo.task)
+    path = write_episode(demo, eps, 0) if fmt == "mn" else \
+        write_peract_episode(demo, eps, 0, keyframes=demo.action_frames)
+    ep = load_episode(path)
+    assert ep.has_masks and ep.mask_labels == demo.mask_labels
+    assert ep.to_demo(images=False).mask_labels == demo.mask_labels
+    for i in (0, len(ep) - 1):
+        for cam in ep.cameras:
+            want = demo.observations[i].cameras[cam].mask
+            np.testing.assert_array_equal(ep.mask(cam, i), want)
+            rgb = np.asarray(Image.open(path / f"{cam}_mask" / f"{i}.png")).astype(np.int64)
+            assert rgb.shape[2] == 3
+            np.testing.assert_array_equal(rgb[..., 0] + 256 * rgb[..., 1] + 65536 * rgb[..., 2],
+                                          want)
+
+
+def test_masks_of_episodes_written_with_an_offset_still_read(tmp_path, demo):
+    """Episodes written before masks held handles stored geom id + 1 ("mask_offset": 1)."""
+    path = write_episode(demo, episodes_dir(tmp_path, demo.task), 0)
+    meta = json.loads((path / "episode.json").read_text())
+    assert meta["mask_offset"] == 0
+    meta["mask_offset"] = 1
+    (path / "episode.json").write_text(json.dumps(meta))
+    np.testing.assert_array_equal(load_episode(path).mask("front", 2),
+                                  demo.observations[2].cameras["front"].mask - 1)
+
+
 def test_video_has_every_frame_at_the_recording_rate(tmp_path, demo):
     import av
     path = write_episode(demo, episodes_dir(tmp_path, demo.task), 0)

@@ -31,7 +31,9 @@ def test_observation_has_what_rlbench_gives(env):
     assert obs.joint_positions.shape == (7,) and obs.joint_velocities.shape == (7,)
     assert obs.gripper_pose.shape == (7,) and abs(np.linalg.norm(obs.gripper_pose[3:]) - 1) < 1e-6
     assert obs.gripper_open == 1.0 and obs.gripper_joint_positions.shape == (2,)
-    assert obs.task_low_dim_state.size > 0
+    # open_drawer's state: the positions of its three drawers, as the sim holds them
+    np.testing.assert_array_equal(obs.task_low_dim_state, np.concatenate(
+        [env.sim.body_pos(f"cabinet_drawer_{d}") for d in ("bottom", "middle", "top")]))
     np.testing.assert_allclose(obs.gripper_matrix[:3, 3], obs.gripper_pose[:3])
     low = obs.low_dim_dict()
     assert "front_camera_extrinsics" in low
@@ -46,7 +48,7 @@ def test_depth_and_camera_parameters_agree_with_ray_casting(env, camera):
     K, T = cam.intrinsics, cam.extrinsics
     m, d = env.sim.model, env.sim.data
     rng = np.random.default_rng(0)
-    checked = 0
+    errors = []
     for v, u in rng.integers(8, 120, size=(60, 2)):
         z = float(cam.depth[v, u])
         if z >= cam.far - 1e-3:
@@ -60,9 +62,10 @@ def test_depth_and_camera_parameters_agree_with_ray_casting(env, camera):
         if dist < 0:
             continue
         expected_z = dist / np.linalg.norm(ray_cam)   # distance along the ray -> along the axis
-        if abs(expected_z - z) < 0.02:
-            checked += 1
-    assert checked >= 20, f"only {checked} pixels agree with ray casting"
+        errors.append(abs(expected_z - z))
+    # every pixel agrees to float32 precision (measured: < 1e-6 m); half a pixel off in the
+    # intrinsics or the extrinsics moves slanted surfaces by millimetres
+    assert len(errors) >= 40 and max(errors) < 1e-4, (len(errors), max(errors))
 
 
 def test_front_camera_sees_the_table_at_table_height(env):
@@ -88,10 +91,24 @@ def test_unreachable_target_fails_with_reason_not_exception(env):
         env.step(Action(np.array([0.2, 0.0, 1.0]), np.array([1.0, 0, 0, 0])))
 
 
-def test_nan_action_fails_with_reason(env):
+def test_malformed_action_raises_and_leaves_the_episode_running(env):
+    """NaN, inf, the wrong size or a zero quaternion is a bug in whoever made the action, not a
+    failed episode: step raises, names the problem, and the episode goes on."""
+    from mn_sim.env import InvalidActionError
     reset(env)
-    _, _, terminated, _, info = env.step(np.array([np.nan] * 9))
-    assert terminated and info["failure_reason"].startswith("invalid action")
+    good = np.array([0.0, -0.25, TABLE_Z + 0.25, 1.0, 0, 0, 0, 1.0, 1.0])
+    for bad, why in [(np.where(np.arange(9) == 1, np.nan, good), "NaN or inf"),
+                     (np.where(np.arange(9) == 7, np.inf, good), "NaN or inf"),
+                     (good[:7], "7 numbers, not 9"),
+                     (np.concatenate([good[:3], np.zeros(4), good[7:]]), "has length 0"),
+                     (Action(np.array([0.0, np.nan, 1.0]), np.array([1.0, 0, 0, 0])),
+                      "NaN or inf"),
+                     ("open the drawer", "is not numbers")]:
+        with pytest.raises(InvalidActionError, match=f"malformed action: .*{why}"):
+            env.step(bad)
+        assert not env.done and env.steps == 0, why
+    _, _, terminated, _, info = env.step(good)
+    assert not terminated and info["failure_reason"] == "" and env.steps == 1
 
 
 def test_colliding_path_fails_unless_collisions_ignored(env):

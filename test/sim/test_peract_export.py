@@ -70,6 +70,16 @@ def make_rlbench_package(root: Path) -> Path:
               "                data.append(d)",
               "        return np.concatenate(data) if data else np.array([])", ""]
     (pkg / "backend" / "observation.py").write_text("\n".join(lines))
+    # RLBench's rule for mask PNGs (rlbench.backend.utils.rgb_handles_to_mask), restated on the
+    # PNG's 0..255 values as stepjam/RLBench#205 reads stored files (PerAct's fork first
+    # multiplies the uint8 array by 255, which wraps: stepjam/RLBench#204)
+    (pkg / "backend" / "utils.py").write_text(textwrap.dedent("""
+        import numpy as np
+
+        def rgb_handles_to_mask(rgb_coded_handles):
+            rgb = np.asarray(rgb_coded_handles).astype(np.int64)
+            return rgb[:, :, 0] + rgb[:, :, 1] * 256 + rgb[:, :, 2] * 256 * 256
+        """))
     return root
 
 
@@ -116,6 +126,17 @@ LOADER = textwrap.dedent("""
                 info["types"][f] = "None"
         arrays[f"{i}/low_dim_data"] = o.get_low_dim_data()
     folders = sorted(d for d in os.listdir(ep) if os.path.isdir(os.path.join(ep, d)))
+    try:   # masks decoded with RLBench's rule where PIL is installed (not in the numpy-1 venv)
+        from PIL import Image
+        from rlbench.backend.utils import rgb_handles_to_mask
+        info["masks_decoded"] = True
+    except ImportError:
+        info["masks_decoded"] = False
+    for d in folders:
+        if d.endswith("_mask") and info["masks_decoded"]:
+            for i in range(len(demo)):
+                with Image.open(os.path.join(ep, d, "%d.png" % i)) as im:
+                    arrays[f"{i}/mask/{d[:-len('_mask')]}"] = rgb_handles_to_mask(np.array(im))
     info.update(n=len(demo), variation_number=demo.variation_number, kfs=kfs,
                 descriptions=descriptions, numpy=np.__version__,
                 counts={d: len(os.listdir(os.path.join(ep, d))) for d in folders},
@@ -187,9 +208,12 @@ def check_against_reader(info, arrays, episode: Path, demo) -> None:
     assert info["types"]["gripper_open"] == "float" and info["types"]["ignore_collisions"] == \
         "ndarray" and info["types"]["gripper_touch_forces"] == "None"
     assert info["types"]["front_camera_near"] == "float"
+    with_masks = all(c.mask is not None for o in demo.observations for c in o.cameras.values())
+    assert ep.has_masks == with_masks
     for cam in PERACT_CAMERAS:   # what get_stored_demos counts
-        for kind in ("rgb", "depth"):
+        for kind in ("rgb", "depth", "mask") if with_masks else ("rgb", "depth"):
             assert info["counts"][f"{cam}_{kind}"] == n
+        assert with_masks or f"{cam}_mask" not in info["counts"]   # never made up
     for i in range(n):
         o, src = ep.observation(i), demo.observations[i]
         for f in LOW_DIM:
@@ -218,6 +242,8 @@ def check_against_reader(info, arrays, episode: Path, demo) -> None:
             assert (near, far) == (c.near, c.far) == (s.near, s.far)
             np.testing.assert_array_equal(c.rgb, s.rgb)
             np.testing.assert_array_equal(c.mask, s.mask)
+            if with_masks and info["masks_decoded"]:   # RLBench's decoding = mn's reader
+                np.testing.assert_array_equal(arrays[f"{i}/mask/{cam}"], c.mask)
             step = (far - near) / 2 ** 24 + 1e-6
             assert np.abs(c.depth - s.depth).max() <= step
             # the point cloud RLBench/ARP compute from the file = mn's from the reader
@@ -246,7 +272,7 @@ def test_plain_pickle_with_minimal_rlbench_reads_every_field(tmp_path):
     with pytest.raises(ModuleNotFoundError, match="rlbench"):
         pickle.loads(raw)                                    # needs rlbench: names as upstream
     info, arrays = load_with_plain_pickle(sys.executable, path, tmp_path)
-    assert info["numpy"].startswith("2.")
+    assert info["numpy"].startswith("2.") and info["masks_decoded"]
     check_against_reader(info, arrays, path, demo)
 
 
@@ -395,3 +421,127 @@ def test_numpy1_reads_the_export_with_plain_pickle(tmp_path, pytestconfig, spec)
     info, arrays = load_with_plain_pickle(python, path, tmp_path)
     assert info["numpy"].startswith(spec.split("==")[1].rstrip("*"))
     check_against_reader(info, arrays, path, demo)
+
+
+# ---------------------------------------------------------------------- segmentation masks
+def test_sim_renders_body_handle_masks_only_when_asked():
+    """Default observations carry no mask; asked for, each pixel holds body id + 1 of the geom
+    MuJoCo's segmentation saw there (0 where nothing is)."""
+    mujoco = pytest.importorskip("mujoco")
+    from mn_sim.env import MNEnv
+    env = MNEnv(image_size=48, cameras=("front",))
+    try:
+        obs, _ = env.reset(seed=0, options={"task": "slide_block_to_color_target"})
+        assert obs.cameras["front"].mask is None                     # off by default
+        sim = env.sim
+        cam = sim.render_cameras(masks=True)["front"]
+        r = sim.renderer
+        r.update_scene(sim.data, camera="front", scene_option=sim.scene_option)
+        r.enable_segmentation_rendering()
+        seg = r.render()
+        r.disable_segmentation_rendering()
+        geom = seg[..., 1] == int(mujoco.mjtObj.mjOBJ_GEOM)
+        np.testing.assert_array_equal(cam.mask[geom], sim.model.geom_bodyid[seg[..., 0][geom]] + 1)
+        np.testing.assert_array_equal(cam.mask[seg[..., 0] < 0], 0)
+        labels = sim.mask_labels()
+        assert labels[0] == "background" and labels[1] == "world"
+        assert labels[sim.model.body("block").id + 1] == "block"
+        np.testing.assert_array_equal(cam.rgb, sim.render_cameras()["front"].rgb)  # unchanged
+    finally:
+        env.close()
+
+
+def test_real_episode_has_mask_folders_with_body_handles(tmp_path):
+    """One real episode (`mn collect --format peract`: masks on): a mask PNG per frame for each
+    camera; the front camera sees the gripper and the block under different handles, 0 exactly
+    where nothing is (depth at the far plane); RLBench's decoding = mn's reader."""
+    pytest.importorskip("mujoco")
+    from mn_sim.sim import Sim
+    from mn_sim.tasks.registry import make_task
+    task = "slide_block_to_color_target"
+    out = tmp_path / "data"
+    cfg = CollectConfig(tasks=[task], episodes_per_task=1, out=out, workers=0, format="peract",
+                        image_size=64, frame_rate=10.0, max_attempts=3, log_every=0.0)
+    assert cfg.masks is True                                  # on by default for the format
+    summary = collect(cfg)
+    assert summary.ok and summary.written == 1, str(summary)
+    path = episodes_dir(out, task) / "episode0"
+    ep = load_episode(path, verify_images=True)
+    n = len(ep)
+    assert ep.has_masks and set(PERACT_CAMERAS) <= set(ep.cameras)
+    for cam in ep.cameras:
+        assert sorted(os.listdir(path / f"{cam}_mask")) == sorted(f"{i}.png" for i in range(n))
+    sim = Sim(make_task(task), image_size=8, cameras=("front",))   # the scene's body ids
+    try:
+        hand, block = (sim.model.body(b).id + 1 for b in ("hand", "block"))
+        assert sim.mask_labels() == ep.mask_labels
+    finally:
+        sim.close()
+    assert ep.mask_labels[hand] == "hand" and ep.mask_labels[block] == "block"
+    front = ep.camera("front", 0)
+    assert hand != block and {0, hand, block} <= set(np.unique(front.mask).tolist())
+    for i in (0, n // 2, n - 1):
+        for cam in ep.cameras:
+            c = ep.camera(cam, i)
+            np.testing.assert_array_equal(c.mask == 0, c.depth >= c.far - 1e-3)
+    info, arrays = load_with_plain_pickle(sys.executable, path, tmp_path)
+    assert info["masks_decoded"]
+    for cam in PERACT_CAMERAS:
+        assert info["counts"][f"{cam}_mask"] == n
+        for i in range(n):
+            np.testing.assert_array_equal(arrays[f"{i}/mask/{cam}"], ep.mask(cam, i))
+
+
+def test_collect_masks_default_off_for_mn_on_for_peract(tmp_path, capsys):
+    base = ("collect", "--tasks", "fake_reach", "--episodes-per-task", "1", "--workers", "0",
+            "--image-size", "12", "--env-factory", "fake_demo_env:FakeEnv", "--catalog",
+            "fake_demo_env")
+    want = {("mn",): False, ("mn", "--masks"): True, ("peract",): True,
+            ("peract", "--no-masks"): False}
+    for k, (fmt, *flag) in enumerate(want):
+        out = tmp_path / f"d{k}"
+        assert run_cli(*base, "--out", str(out), "--format", fmt, *flag) == 0
+        ep = load_episode(episodes_dir(out, "fake_reach") / "episode0")
+        masks = want[(fmt, *flag)]
+        assert ep.has_masks is masks, (fmt, flag)
+        assert (ep.path / "front_mask").is_dir() is masks
+        settings = json.loads((out / "fake_reach" / "mn_collect.json").read_text())
+        assert settings["masks"] is masks and settings["mask_handles"] == "body_id+1"
+    capsys.readouterr()
+    assert run_cli(*base, "--out", str(tmp_path / "d0"), "--masks") == 2   # not resumable
+    assert "masks: was False, now True" in capsys.readouterr().err
+
+
+def test_dataset_collected_before_masks_resumes_without_them(tmp_path):
+    """mn_collect.json files written before mn_sim rendered masks say "masks": true (what was
+    asked, never made by mn_sim's environment): they resume with masks off, the default."""
+    from mn_sim.collect import DEFAULT_ENV_FACTORY, _read_settings
+    settings = tmp_path / "mn_collect.json"
+    old = {"format_version": 1, "seed": 0, "frame_rate": 20.0, "masks": True, "video": True,
+           "env_factory": DEFAULT_ENV_FACTORY, "keyframes": "expert"}
+    settings.write_text(json.dumps(old))
+    assert _read_settings(settings)["masks"] is False
+    settings.write_text(json.dumps({**old, "env_factory": "fake_demo_env:FakeEnv"}))
+    assert _read_settings(settings)["masks"] is True          # other environments made them
+    # end to end with the fake environment: a dataset without the entry resumes
+    cfg = dict(tasks=["fake_reach"], episodes_per_task=2, out=tmp_path / "d", workers=0,
+               image_size=12, env_factory="fake_demo_env:FakeEnv", catalog="fake_demo_env")
+    assert collect(CollectConfig(**cfg)).written == 2
+    path = tmp_path / "d" / "fake_reach" / "mn_collect.json"
+    s = json.loads(path.read_text())
+    del s["mask_handles"]
+    path.write_text(json.dumps({**s, "masks": False}))
+    again = collect(CollectConfig(**cfg))
+    assert again.ok and again.already_complete == 2
+
+
+def test_export_of_a_dataset_without_masks_says_so(tmp_path, capsys):
+    d = fake_demo()
+    write_episode(d, episodes_dir(tmp_path / "mn", d.task), 0, masks=False)
+    assert run_cli("export", "--format", "peract", str(tmp_path / "mn"),
+                   str(tmp_path / "p")) == 0
+    err = capsys.readouterr().err
+    assert "1 of 1 episode(s)" in err and "no segmentation masks" in err and "--masks" in err
+    path = episodes_dir(tmp_path / "p", d.task) / "episode0"
+    assert not any(p.name.endswith("_mask") for p in path.iterdir())   # never made up
+    assert load_episode(path).has_masks is False
