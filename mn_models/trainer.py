@@ -111,6 +111,7 @@ class Trainer:
             torch.set_num_threads(cfg.threads)
         _seed_everything(cfg.seed * 1000 + self.rank)
         self.resume = resume
+        self.start = self._open_start_checkpoints()
         self._build_data()
         self._build_models()
         self._build_optimizer()
@@ -130,18 +131,24 @@ class Trainer:
     # ------------------------------------------------------------------ set-up
     def _build_data(self):
         from mn_models.data import MirrorData
-        from mn_models.recognizer.config import make_recognizer_config
-        cfg = self.cfg
-        self.rcfg = make_recognizer_config(cfg.recognizer, **cfg.recognizer_overrides)
-        from mn_models.policy.config import make_policy_config
-        self.pcfg = make_policy_config(cfg.policy, **cfg.policy_overrides)
+        from mn_models.policy.config import PolicyConfig, make_policy_config
+        from mn_models.recognizer.config import RecognizerConfig, make_recognizer_config
+        cfg, start = self.cfg, self.start
+        # a model that starts from a checkpoint has that checkpoint's config (clip size, frames,
+        # cameras, embedding sizes), not the preset's
+        self.rcfg = (RecognizerConfig.from_dict(
+            start["recognizer"].meta["model_configs"]["recognizer"]) if "recognizer" in start
+            else make_recognizer_config(cfg.recognizer, **cfg.recognizer_overrides))
+        self.pcfg = (PolicyConfig.from_dict(start["policy"].meta["model_configs"]["policy"])
+                     if "policy" in start else make_policy_config(cfg.policy,
+                                                                  **cfg.policy_overrides))
         need_clips = cfg.mode in ("au", "mn", "probe")
         need_samples = cfg.mode in ("ee", "mn", "probe")
         # the policy's views cannot change when it neither augments nor zooms: train on
         # pre-rendered views from the dataset's cache instead of rendering every step
         p = self.pcfg
-        views = (p if cfg.mode in ("ee", "mn") and not cfg.ee_checkpoint and not p.augment
-                 and not p.coarse_to_fine and cfg.cache_views else None)
+        views = (p if cfg.mode in ("ee", "mn") and not p.augment and not p.coarse_to_fine
+                 and cfg.cache_views else None)
         kw = dict(tasks=cfg.tasks or None, val_fraction=cfg.val_fraction,
                   clip_size=self.rcfg.image_size, cameras=tuple(self.pcfg.cameras),
                   need_samples=need_samples, need_clips=need_clips, policy_views=views)
@@ -150,44 +157,53 @@ class Trainer:
         if len(self.train_data) == 0:
             raise TrainingError(f"the train split of {cfg.data} is empty")
 
-    def _check_frozen_splits(self) -> None:
-        """Checkpoints this run starts from must have trained on this run's split: a probe
-        (or an mn run) on a recognizer or policy that saw this run's held-out episodes would
-        measure on its training data."""
+    def _open_start_checkpoints(self) -> dict:
+        """{"recognizer": au_checkpoint, "policy": ee_checkpoint}: the checkpoints this run
+        starts from (frozen in a probe, initialisations in au/ee/mn), each opened once. They
+        must have trained on this run's split: a probe (or an mn run) on a recognizer or policy
+        that saw this run's held-out episodes would measure on its training data."""
         from mn_models.data import split_identity
-        want = split_identity(self.cfg.val_fraction)
-        for key in ("au_checkpoint", "ee_checkpoint"):
-            path = getattr(self.cfg, key)
+        cfg, want, out = self.cfg, split_identity(self.cfg.val_fraction), {}
+        trains = {"au": ("recognizer",), "ee": ("policy",)}.get(cfg.mode,
+                                                                ("recognizer", "policy"))
+        for key, module in (("au_checkpoint", "recognizer"), ("ee_checkpoint", "policy")):
+            path = getattr(cfg, key)
             if not path:
                 continue
-            got = ck.open_checkpoint(path).meta.get("split") or {}
+            if module not in trains:
+                raise TrainingError(f"{key}={path}: mode {cfg.mode} trains no {module}, so "
+                                    f"nothing would start from it; remove {key}")
+            if getattr(cfg, f"{module}_overrides"):
+                raise TrainingError(f"{module}_overrides {getattr(cfg, f'{module}_overrides')} "
+                                    f"would do nothing: the {module} starts from {key} {path} "
+                                    f"and keeps its config; remove them")
+            c = ck.open_checkpoint(path, need=(module,))
+            got = c.meta.get("split") or {}
             if {k: got.get(k) for k in want} != want:
                 recorded = {k: got.get(k) for k in want} if got else "none recorded"
                 raise TrainingError(
                     f"{key} {path} was trained on another held-out split ({recorded}; this "
                     f"run: {want}): retrain it with val_fraction={want['val_fraction']}")
+            out[module] = c
+        return out
 
     def _build_models(self):
         from mn_models.alignment import MirrorAlignment
         from mn_models.policy.arp import ARPPolicy
         from mn_models.recognizer.model import Recognizer
         cfg = self.cfg
-        rec = pol = ali = None
-        self._check_frozen_splits()
+        start, ali = self.start, None
+        rec = ck.build_recognizer(start["recognizer"]) if "recognizer" in start else None
+        pol = ck.build_policy(start["policy"]) if "policy" in start else None
         if cfg.mode == "probe":
-            rec = ck.build_recognizer(ck.open_checkpoint(cfg.au_checkpoint, need=("recognizer",)))
-            pol = ck.build_policy(ck.open_checkpoint(cfg.ee_checkpoint, need=("policy",)))
-            self.rcfg, self.pcfg = rec.config, pol.cfg
             for m in (rec, pol):
                 m.eval()
                 m.requires_grad_(False)
         else:
-            if cfg.mode in ("au", "mn"):
-                rec = (ck.build_recognizer(ck.open_checkpoint(cfg.au_checkpoint, ("recognizer",)))
-                       if cfg.au_checkpoint else Recognizer(self.rcfg))
-            if cfg.mode in ("ee", "mn"):
-                pol = (ck.build_policy(ck.open_checkpoint(cfg.ee_checkpoint, ("policy",)))
-                       if cfg.ee_checkpoint else ARPPolicy(self.pcfg))
+            if cfg.mode in ("au", "mn") and rec is None:
+                rec = Recognizer(self.rcfg)
+            if cfg.mode in ("ee", "mn") and pol is None:
+                pol = ARPPolicy(self.pcfg)
         if cfg.mode in ("mn", "probe"):
             a = cfg.alignment
             ali = MirrorAlignment(self.rcfg.embed_dim, self.pcfg.policy_dim, a.dim_z, a.tau, a.head)

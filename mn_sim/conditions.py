@@ -1,7 +1,9 @@
 """Success conditions, declared by tasks (RLBench's backend/conditions.py, re-thought).
 
-A condition is a callable on the Sim returning (met, done_flag); the task is successful when all
-its success conditions are met at the same time.
+A condition answers condition_met(sim) -> bool; the task is successful when all its success
+conditions are met at the same time. A condition with memory (`stateful`, e.g. OrderedConditions)
+is also asked during physics (Task.monitor), so that it sees transient states such as a button
+held down for a moment.
 """
 from __future__ import annotations
 
@@ -9,6 +11,8 @@ import numpy as np
 
 
 class Condition:
+    stateful = False      # True: remembers what it saw; Task.monitor polls it during physics
+
     def condition_met(self, sim) -> bool:
         raise NotImplementedError
 
@@ -50,8 +54,9 @@ class NothingGrasped(Condition):
 class OrderedConditions(Condition):
     """Each sub-condition must become true in order; once met, it stays met (latched).
 
-    Give it plain (unlatched) conditions: wrapped in LatchedCondition, a later one pressed
-    early would stay true and the order would no longer be enforced."""
+    Give it plain conditions: a latched one (true from the first time it was met), met early,
+    would stay true and the order would no longer be enforced."""
+    stateful = True
 
     def __init__(self, conditions: list[Condition]):
         self.conditions = conditions
@@ -71,20 +76,6 @@ class OrderedConditions(Condition):
                 return False
             self.reached += 1
         return True
-
-
-class LatchedCondition(Condition):
-    """True from the first time the wrapped condition was met (a button that was pressed)."""
-
-    def __init__(self, condition: Condition):
-        self.condition, self.latched = condition, False
-
-    def reset(self) -> None:
-        self.latched = False
-
-    def condition_met(self, sim) -> bool:
-        self.latched = self.latched or self.condition.condition_met(sim)
-        return self.latched
 
 
 class DetectedSeveralCondition(Condition):

@@ -49,9 +49,8 @@ def add_mug(scene, name: str, rgba=MUG_COLORS[0], pos=(0.0, 0.0, 0.0)):
     """A mug (free body, origin at its centre): a ring of MUG_SEGMENTS wall boxes (one is
     centred on each of the mug's +-x and +-y sides, where a gripper takes the rim), a square
     bottom plate and a handle loop on +x. Geoms are named `{name}_wall{k}`, `{name}_bottom`,
-    `{name}_handle{k}` (recolour them all with mug_geoms). `pos` is where it starts: keep free
-    bodies apart, bodies overlapping at the model's reset flood the contact arena. Returns the
-    body."""
+    `{name}_handle{k}`. `pos` is where it starts: keep free bodies apart, bodies overlapping at
+    the model's reset flood the contact arena. Returns the body."""
     S = scene
     mug = S.body(name, pos=pos, free=True)
     r_mid = MUG_R - MUG_WALL / 2
@@ -76,11 +75,6 @@ def add_mug(scene, name: str, rgba=MUG_COLORS[0], pos=(0.0, 0.0, 0.0)):
                 pos=(MUG_R + HANDLE_OUT - HANDLE_BAR / 2, 0.0, 0.0), name=f"{name}_handle2",
                 mass=0.006, friction=(0.8, 0.01, 0.001)))
     return mug
-
-
-def mug_geoms(name: str) -> list[str]:
-    return ([f"{name}_wall{k}" for k in range(MUG_SEGMENTS)] + [f"{name}_bottom"]
-            + [f"{name}_handle{k}" for k in range(3)])
 
 
 def spoke_direction(k: int, tree_yaw: float = 0.0) -> np.ndarray:

@@ -17,7 +17,7 @@ from typing import Iterator
 import numpy as np
 
 from mn_sim.conditions import Condition
-from mn_sim.geometry import top_down_quat
+from mn_sim.geometry import quat_to_mat, top_down_quat
 from mn_sim.scene import TABLE_Z
 from mn_sim.types import Action
 
@@ -76,9 +76,9 @@ class Task:
         return bool(self._success) and all(c.condition_met(self.sim) for c in self._success)
 
     def monitor(self) -> None:
-        """Called during physics so latched conditions see transient states."""
+        """Called during physics so stateful conditions see transient states."""
         for c in self._success:
-            if hasattr(c, "latched") or hasattr(c, "reached"):
+            if c.stateful:
                 c.condition_met(self.sim)
 
     def sample_xy(self, n: int, x_range, y_range, min_dist: float, tries: int = 500) -> np.ndarray:
@@ -103,6 +103,18 @@ class Task:
     def nearest_yaw(yaw: float, symmetry: float = np.pi) -> float:
         """Equivalent grasp yaw closest to 0 (the Panda's wrist has a limited range)."""
         return (yaw + symmetry / 2) % symmetry - symmetry / 2
+
+    def held_offset(self, body: str) -> np.ndarray:
+        """Where `body` sits in the hand: its position in the tool frame, measured now (experts
+        measure it once the object is held, since it may shift while the fingers close)."""
+        tcp = self.sim.tcp_pose()
+        return quat_to_mat(tcp[3:]).T @ (self.sim.body_pos(body) - tcp[:3])
+
+    @staticmethod
+    def tool_position(point, quat, offset) -> np.ndarray:
+        """The tool position that brings a held point (`offset` in the tool frame, see
+        held_offset) to `point` with the hand turned to `quat` (xyzw)."""
+        return point - quat_to_mat(quat) @ offset
 
     def pick_reachable(self, positions, quats) -> np.ndarray:
         """The first orientation in `quats` whose IK converges at every position (experts use

@@ -3,7 +3,7 @@ colour; success when the lid sits on that jar's neck and nothing is grasped)."""
 import numpy as np
 
 from mn_sim.conditions import DetectedCondition, NothingGrasped
-from mn_sim.geometry import quat_to_mat, yaw_of, yaw_quat_wxyz
+from mn_sim.geometry import yaw_of, yaw_quat_wxyz
 from mn_sim.props.jars import LID_REST_Z, LID_TOP_H, add_jar, add_jar_lid
 from mn_sim.tasks.base import COLORS, Task
 
@@ -63,13 +63,12 @@ class CloseJar(Task):
         tcp = sim.tcp_pose()
         yield self.action(tcp[:3] + 0.12 * up, tcp[3:], False, True)        # lift
         # where the lid sits in the hand, measured now that it hangs there
-        tcp = sim.tcp_pose()
-        offset = quat_to_mat(tcp[3:]).T @ (sim.body_pos("jar_lid") - tcp[:3])
+        offset = self.held_offset("jar_lid")
         seat = sim.site_pos(f"{self.target}_lid_seat")
 
         def tcp_for(lid_pos, y):
             q = self.down(y)
-            return lid_pos - quat_to_mat(q) @ offset, q
+            return self.tool_position(lid_pos, q, offset), q
 
         p, q = tcp_for(seat + 0.07 * up, yaw)
         yield self.action(p, q, False, False)                              # above the jar

@@ -88,21 +88,23 @@ class InsertOntoSquarePeg(Task):
         yield self.action(lift, tcp[3:], False, True)                      # lift
         # how the ring hangs in the hand, measured now that it is held
         tcp = sim.tcp_pose()
-        R = quat_to_mat(tcp[3:])
-        offset = R.T @ (sim.body_pos(RING) - tcp[:3])
-        rel_yaw = self.nearest_yaw(yaw_of(sim.body_mat(RING)) - yaw_of(R), np.pi / 2)
+        offset = self.held_offset(RING)
+        rel_yaw = self.nearest_yaw(yaw_of(sim.body_mat(RING)) - yaw_of(quat_to_mat(tcp[3:])),
+                                   np.pi / 2)
         axis = sim.body_pos(BASE) + rot_z(self.base_yaw) @ np.array([0.0, spoke_y(self.target), 0.0])
         goal = np.array([axis[0], axis[1], self.table_z + SPOKE_TOP + RING_HALF_H])
         # the ring lines up with the spoke at wrist yaws a quarter turn apart; of the two within
         # +-90 degrees, try first the one that holds the ring from the robot's side (shorter reach)
         h0 = self.nearest_yaw(self.base_yaw - rel_yaw, np.pi / 2)
         quats = sorted((self.down(h) for h in (h0, h0 - np.copysign(np.pi / 2, h0))),
-                       key=lambda qq: np.linalg.norm((goal - quat_to_mat(qq) @ offset)[:2] - base_xy))
+                       key=lambda qq: np.linalg.norm(self.tool_position(goal, qq, offset)[:2]
+                                                     - base_xy))
         q = next((qq for qq in quats if all(
-            sim._ik_ok(*sim.ik_with_restarts(goal + dz * up - quat_to_mat(qq) @ offset, qq)[1:])
+            sim._ik_ok(*sim.ik_with_restarts(self.tool_position(goal + dz * up, qq, offset),
+                                             qq)[1:])
             for dz in (0.025, -ENGAGE))), quats[0])
-        above = goal + 0.025 * up - quat_to_mat(q) @ offset
+        above = self.tool_position(goal + 0.025 * up, q, offset)
         yield self.action(above, q, False, False)                          # over the spoke
-        on = goal - ENGAGE * up - quat_to_mat(q) @ offset
+        on = self.tool_position(goal - ENGAGE * up, q, offset)
         yield self.action(on, q, True, True)                               # onto it, let go
         yield self.action(on + 0.1 * up, q, True, True)                    # retreat

@@ -161,13 +161,13 @@ class LightBulbIn(Task):
         def hold():
             tcp = sim.tcp_pose()
             R = quat_to_mat(tcp[3:])
-            off = R.T @ (sim.body_pos(self.target) - tcp[:3])
+            off = self.held_offset(self.target)
             rel = yaw_of(sim.body_mat(self.target)) - yaw_of(R @ np.diag([1.0, -1.0, -1.0]))
             return off, rel
 
         def tcp_for(bulb_pos, hand_yaw, off):
             q = self.down(hand_yaw)
-            return bulb_pos - quat_to_mat(q) @ off, q
+            return self.tool_position(bulb_pos, q, off), q
 
         off, rel = hold()
         # hand yaw at insertion: pins just past a lug, wrist near Q7_LO

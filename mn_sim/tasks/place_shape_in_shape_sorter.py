@@ -169,17 +169,16 @@ class PlaceShapeInShapeSorter(Task):
             rel = yaw_of(sim.body_mat(body)) - yaw_of(Rt)
             gamma = min((wrap(hole_yaw - rel + k * sym) for k in range(-n, n + 1)),
                         key=lambda y: abs(wrap(y - yaw_of(Rt))) + 0.5 * abs(y))
-            return self.down(gamma), Rt.T @ (sim.body_pos(body) - tcp[:3])
+            return self.down(gamma), self.held_offset(body)
 
         tcp = sim.tcp_pose()
         yield self.action([tcp[0], tcp[1], carry_tcp_z], tcp[3:], False, True)   # lift
         q, offset = turn_to_hole()
         centre_z = self.table_z + SORTER_H - INSERT_DEPTH + SHAPE_H / 2
         above_z = centre_z + INSERT_DEPTH + CARRY
-        yield self.action(np.array([hole[0], hole[1], above_z]) - quat_to_mat(q) @ offset, q,
-                          False, False)                                       # turn, over its hole
+        yield self.action(self.tool_position(np.array([hole[0], hole[1], above_z]), q, offset),
+                          q, False, False)                                  # turn, over its hole
         q, offset = turn_to_hole()      # measured again: correct what the turn shifted
-        Rq = quat_to_mat(q)
-        inside = np.array([hole[0], hole[1], centre_z]) - Rq @ offset
+        inside = self.tool_position(np.array([hole[0], hole[1], centre_z]), q, offset)
         yield self.action(inside, q, True, True)                             # in, let go
         yield self.action(inside + 0.10 * up, q, True, True)                 # retreat

@@ -93,10 +93,9 @@ class PlaceWineAtRackLocation(Task):
         q_lift = mat_to_quat(quat_to_mat(q) @ rot_z(-np.pi / 2))
         yield self.action(neck + 0.2 * up, q_lift, False, True)    # lift, turning the wrist
         # where the bottle sits in the hand, measured now that it is held
-        tcp = sim.tcp_pose()
-        offset = quat_to_mat(tcp[3:]).T @ (sim.body_pos(BOTTLE) - tcp[:3])
-        Rp = quat_to_mat(q_place)
-        yield self.action(slot + 0.08 * up - Rp @ offset, q_place, False, False)  # over the slot
-        place = slot + 0.004 * up - Rp @ offset
+        offset = self.held_offset(BOTTLE)
+        yield self.action(self.tool_position(slot + 0.08 * up, q_place, offset), q_place, False,
+                          False)                                           # over the slot
+        place = self.tool_position(slot + 0.004 * up, q_place, offset)
         yield self.action(place, q_place, True, True)              # lay it in, let go
         yield self.action(place + 0.1 * up, q_place, True, True)   # withdraw

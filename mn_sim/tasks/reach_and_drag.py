@@ -3,7 +3,7 @@
 import numpy as np
 
 from mn_sim.conditions import DetectedCondition
-from mn_sim.geometry import quat_to_mat, yaw_quat_wxyz
+from mn_sim.geometry import yaw_quat_wxyz
 from mn_sim.props.blocks import add_free_box
 from mn_sim.props.targets import add_flat_target
 from mn_sim.scene import ROBOT_BASE
@@ -84,9 +84,7 @@ class ReachAndDrag(Task):
         yield self.action((*grip, z0 + LIFT), q_grip, False, True)
 
         # where the stick sits in the tool frame now that it is held
-        tcp = sim.tcp_pose()
-        R_tcp = quat_to_mat(tcp[3:])
-        rel = R_tcp.T @ (sim.body_pos("stick") - tcp[:3])    # stick centre, tool frame
+        rel = self.held_offset("stick")                        # stick centre, tool frame
         # a top-down tool with yaw y maps tool (x, y, z) to world (rot(y) (x, -y), -z)
         rel_h = np.array([rel[0], -rel[1]])
         cube = sim.body_pos("cube")[:2]

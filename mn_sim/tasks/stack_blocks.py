@@ -97,7 +97,7 @@ class StackBlocks(Task):
             # how the block sits in the hand, measured now that it is held
             tcp = sim.tcp_pose()
             R = quat_to_mat(tcp[3:])
-            offset = R.T @ (sim.body_pos(block) - tcp[:3])
+            offset = self.held_offset(block)
             rel_yaw = self.nearest_yaw(yaw_of(sim.body_mat(block)) - yaw_of(R),
                                        np.pi / 2)
             lift = tcp[:3].copy()
@@ -106,7 +106,7 @@ class StackBlocks(Task):
             # line the block up with the target square
             q = self.down(self.nearest_yaw(self.plane_yaw - rel_yaw, np.pi / 2))
             goal = np.array([base[0], base[1], top + BLOCK_HALF + 0.003])
-            place = goal - quat_to_mat(q) @ offset
+            place = self.tool_position(goal, q, offset)
             above = place.copy()
             above[2] = carry_z
             yield self.action(above, q, False, False)                        # above the stack

@@ -127,12 +127,12 @@ class StackCups(Task):
             yield self.action(lift, q, False, True)                        # lift
             # where the cup hangs in the hand, measured now
             tcp = sim.tcp_pose()
-            R = quat_to_mat(tcp[3:])
-            offset = R.T @ (sim.body_pos(cup) - tcp[:3])
+            offset = self.held_offset(cup)
             seat = sim.body_pos(self.target) + (n + 1) * NEST_STEP * up
-            above = seat - R @ offset
+            above = self.tool_position(seat, tcp[3:], offset)
             above[2] = lift[2]
             yield self.action(above, tcp[3:], False, False)                # over the target
-            yield self.action(seat + DROP * up - R @ offset, tcp[3:], True, True)   # drop it in
+            yield self.action(self.tool_position(seat + DROP * up, tcp[3:], offset), tcp[3:],
+                              True, True)                                  # drop it in
         tcp = sim.tcp_pose()
         yield self.action(tcp[:3] + 0.1 * up, tcp[3:], True, True)         # back off

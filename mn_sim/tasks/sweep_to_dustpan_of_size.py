@@ -56,7 +56,7 @@ class SweepToDustpanOfSize(Task):
         self.center = np.array([self.rng.uniform(0.13, 0.22), self.rng.uniform(-0.04, 0.04)])
         self.yaw = self.rng.uniform(-np.pi / 12, np.pi / 12)
         R = rot_z(self.yaw)[:2, :2]
-        u, v = R[:, 0], R[:, 1]                 # layout x (away from the robot), layout y
+        v = R[:, 1]                             # layout y (across, towards the dustpans)
         for s in SIZES:
             e = SIDE[s] * v                      # from the pile towards this dustpan
             pos = self.center + (MOUTH_DIST - MOUTH_X) * e
@@ -102,7 +102,7 @@ class SweepToDustpanOfSize(Task):
         tcp = sim.tcp_pose()
         Rt = quat_to_mat(tcp[3:])
         rel_R = Rt.T @ sim.body_mat("broom")
-        rel_t = Rt.T @ (sim.body_pos("broom") - tcp[:3])
+        rel_t = self.held_offset("broom")
 
         pan = f"dustpan_{self.size}"
         Rp = sim.body_mat(pan)

@@ -111,9 +111,22 @@ def test_policies_that_re_render_cannot_use_cached_views(data_root):
         _load(data_root, make_policy_config("tiny", cameras=CAMS, coarse_to_fine=True))
 
 
-def test_a_read_only_dataset_trains_from_memory(data_root, monkeypatch, caplog, tmp_path):
+def test_mn_cache_dir_moves_the_cache_and_an_unwritable_one_builds_in_memory(
+        data_root, monkeypatch, caplog, tmp_path):
+    pcfg = make_policy_config("tiny", cameras=CAMS)
     monkeypatch.setenv("MN_CACHE_DIR", str(tmp_path / "elsewhere"))
-    d = _load(data_root, make_policy_config("tiny", cameras=CAMS))
+    moved = _load(data_root, pcfg)
     assert not (data_root / CACHE_FOLDER).exists()
-    assert list((tmp_path / "elsewhere").rglob("*.npy"))
-    assert d.records[0].views is not None
+    assert len(list((tmp_path / "elsewhere").rglob("*.npy"))) == 2 * len(moved)
+    # a cache folder that cannot be made (under a file): the same arrays, built in memory,
+    # and one warning that says what to do
+    (tmp_path / "a_file").write_text("")
+    monkeypatch.setenv("MN_CACHE_DIR", str(tmp_path / "a_file" / "cache"))
+    with caplog.at_level("WARNING", logger="mn_models.data_cache"):
+        memory = _load(data_root, pcfg)
+    assert not isinstance(memory.records[0].views, np.memmap)
+    warnings = [r.getMessage() for r in caplog.records if "cannot write" in r.getMessage()]
+    assert len(warnings) == 2 and all("MN_CACHE_DIR" in w for w in warnings)   # views, clips
+    for a, b in zip(moved.records, memory.records):
+        np.testing.assert_array_equal(np.asarray(a.views), b.views)
+        np.testing.assert_array_equal(np.asarray(a.frames), b.frames)

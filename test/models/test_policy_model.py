@@ -178,6 +178,13 @@ def test_coarse_to_fine_and_external_language_features(batch):
     assert "loss_trans_stage2" in logs and len(out[K.HEATMAPS]) == 2
     pred = policy.eval().predict(no_tokens, lang_feats=feats, lang_mask=mask)
     assert pred[K.ACTIONS].shape == (4, 9) and len(pred[K.HEATMAPS]) == 2
+    # the external features are what the policy reads: others change e, masked words do not
+    other = policy.predict(no_tokens, lang_feats=feats.flip(0), lang_mask=mask)
+    assert not torch.allclose(other[K.EMBEDDING], pred[K.EMBEDDING])
+    masked_changed = feats.clone()
+    masked_changed[:, 3:] += 5.0
+    same = policy.predict(no_tokens, lang_feats=masked_changed, lang_mask=mask)
+    torch.testing.assert_close(same[K.EMBEDDING], pred[K.EMBEDDING])
     # the final point lies in the workspace
     lo, hi = torch.tensor(policy.cfg.scene_bounds[:3]), torch.tensor(policy.cfg.scene_bounds[3:])
     assert ((pred[K.POINT] >= lo - 1e-5) & (pred[K.POINT] <= hi + 1e-5)).all()
@@ -270,7 +277,7 @@ def test_checkpoint_round_trip(trained, batch, tmp_path):
 
 
 @pytest.mark.slow
-def test_arp_rlbench_trains_and_predicts_one_step():
+def test_arp_rlbench_trains_and_predicts_one_step_wiring():
     torch.manual_seed(0)
     policy = make_policy("arp_rlbench", point_splat=0)
     b = make_synthetic_batch(1, seed=1, hw=64)

@@ -79,7 +79,7 @@ def test_batch_from_observations_layout_and_errors():
         batch_from_observations(ep, [1], cameras=CAMS, actions=np.zeros((3, 7)))
 
 
-def test_policy_trains_on_a_batch_built_from_an_episode():
+def test_batch_from_samples_carries_each_samples_target_and_feeds_the_policy():
     torch.manual_seed(0)
     ep = make_episode()
     samples = keyframe_samples(ep, "pick up the red block", mode="all")
@@ -87,8 +87,15 @@ def test_policy_trains_on_a_batch_built_from_an_episode():
     def tokenizer(texts):  # stand-in for the CLIP BPE tokenizer
         return [[49406, 100 + len(t), 49407] for t in texts]
 
-    b = batch_from_samples(samples[:4], tokenizer, cameras=CAMS)
-    assert b[K.ACTION].shape == (4, 9)
+    b = batch_from_samples(samples[1:5], tokenizer, cameras=CAMS)
+    # row i: sample i's observation (its gripper state) and its next keyframe's pose as target
+    torch.testing.assert_close(b[K.ACTION], torch.from_numpy(
+        np.stack([s.action for s in samples[1:5]])).to(b[K.ACTION].dtype))
+    assert [s.keyframe for s in samples[1:5]] == [4, 4, 4, 9]
+    torch.testing.assert_close(b[K.ACTION][3, :3].double(),
+                               torch.from_numpy(ep[9].gripper_pose[:3]))
+    assert b[K.PROPRIO][:, 0].tolist() == [1.0, 1.0, 1.0, 0.0]    # frames 1-3 open, 4 closed
+    assert b[K.LANG_TOKENS][0].tolist() == [49406, 121, 49407]
     policy = make_policy("tiny", cameras=CAMS)
     policy.train()
     loss, logs, out = policy(b)

@@ -1,5 +1,4 @@
 """Recognizer: config, tokenizer, shapes, space-time attention, loss positives, training."""
-import gzip
 import json
 import math
 
@@ -71,20 +70,6 @@ def test_known_clip_tokenizations(tok):
     assert long[0].argmax() == 31  # pooling finds EOT even when truncated
     assert tok.decode(tok.encode("put the ring on the azure spoke")) == \
         "put the ring on the azure spoke"
-
-
-RLBENCH_STYLE = [
-    "open the top drawer", "slide the block to pink target", "sweep dirt to the tall dustpan",
-    "take the chicken off the grill", "turn left tap", "put the item in the middle drawer",
-    "close the azure jar", "use the stick to drag the cube onto the navy target",
-    "stack 3 olive blocks", "screw in the magenta light bulb",
-    "put the money away in the safe on the bottom shelf",
-    "stack the wine bottle to the left of the rack", "put the crackers in the cupboard",
-    "put the triangular prism in the shape sorter",
-    "push the maroon button, then push the green button, then push the navy button",
-    "put the ring on the teal spoke", "stack the other cups on top of the violet cup",
-    "place 2 cups on the cup holder", "it's the robot's job: don't drop it!",
-]
 
 
 def test_bpe_path_override(monkeypatch, tmp_path):

@@ -43,14 +43,20 @@ def test_resume_reproduces_an_uninterrupted_run_exactly(tiny_dataset, tmp_path):
 
 def test_checkpoint_folder_rebuilds_models_and_is_checked(tiny_dataset, tmp_path):
     cfg = cfg_for("au", tiny_dataset, "steps=2", "ckpt_every=2")
-    Trainer(cfg, tmp_path / "au").train()
+    t = Trainer(cfg, tmp_path / "au")
+    t.train()
     c = ck.open_checkpoint(tmp_path / "au", need=("recognizer",))
     assert c.kind == "au" and (c.path / "config.yaml").is_file()
-    assert c.meta["instructions"] and c.meta["tokenizer"]["context_length"] == 32
-    rec = ck.build_recognizer(c)
-    idx, scores = rec.recognize(torch.zeros(1, 8, 32, 32, 3, dtype=torch.uint8),
-                                c.meta["instructions"])
-    assert scores.shape == (1, len(c.meta["instructions"]))
+    assert c.meta["instructions"] == t.train_data.instructions
+    assert c.meta["tokenizer"]["context_length"] == 32
+    # the folder alone rebuilds the trained recognizer: the same scores as the one in memory
+    rec = ck.build_recognizer(c).eval()
+    video = torch.randint(0, 256, (2, 8, 32, 32, 3), dtype=torch.uint8,
+                          generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        _, scores = rec.recognize(video, c.meta["instructions"])
+        _, trained = t.model.recognizer.eval().recognize(video, c.meta["instructions"])
+    torch.testing.assert_close(scores, trained, rtol=0, atol=0)
     with pytest.raises(ck.CheckpointError, match="'au' checkpoint without \\['policy'\\].*ee or mn"):
         ck.open_checkpoint(tmp_path / "au", need=("policy",))
     # a truncated weights file is named, not a crash deep in safetensors
@@ -154,6 +160,47 @@ def test_probe_leaves_recognizer_and_policy_bit_identical(tiny_dataset, tmp_path
     assert any(not torch.equal(after[k], align_before[k]) for k in after), \
         "the alignment layers must train"
     assert all(torch.equal(saved.weights("alignment")[k], after[k]) for k in after)
+
+
+def test_start_checkpoints_are_read_once_and_only_where_the_mode_uses_them(tiny_dataset,
+                                                                           tmp_path, monkeypatch):
+    for mode in ("au", "ee"):
+        Trainer(cfg_for(mode, tiny_dataset, "steps=1", "ckpt_every=1", "batch_size=2"),
+                tmp_path / mode).train()
+    opened = []
+    real = ck.open_checkpoint
+
+    def counting(path, *args, **kwargs):
+        opened.append(Path(path).name)
+        return real(path, *args, **kwargs)
+    monkeypatch.setattr(ck, "open_checkpoint", counting)
+    Trainer(cfg_for("probe", tiny_dataset, f"au_checkpoint={tmp_path / 'au'}",
+                    f"ee_checkpoint={tmp_path / 'ee'}", "steps=1"), tmp_path / "probe")
+    assert sorted(opened) == ["au", "ee"]          # each meta.json read once
+    # a checkpoint the mode has no model for is refused, not silently ignored
+    with pytest.raises(TrainingError, match="au_checkpoint=.*mode ee trains no recognizer"):
+        Trainer(cfg_for("ee", tiny_dataset, f"au_checkpoint={tmp_path / 'au'}", "steps=1"),
+                tmp_path / "ee2")
+    assert not (tmp_path / "ee2").exists()
+
+
+def test_a_model_started_from_a_checkpoint_keeps_the_checkpoints_config(tiny_dataset, tmp_path):
+    """An mn run on a recognizer trained at another size: clips at that recognizer's image
+    size and the alignment on its embedding size (the preset's sizes fed it upsampled clips
+    and crashed the alignment); overrides that could not apply are refused."""
+    Trainer(cfg_for("au", tiny_dataset, "steps=1", "ckpt_every=1", "batch_size=2",
+                    "recognizer_overrides.embed_dim=48", "recognizer_overrides.image_size=64"),
+            tmp_path / "au").train()
+    t = Trainer(cfg_for("mn", tiny_dataset, f"au_checkpoint={tmp_path / 'au'}", "steps=1",
+                        "ckpt_every=1", "batch_size=2"), tmp_path / "mn")
+    assert t.train_data.records[0].frames.shape[1:] == (64, 64, 3)
+    assert (t.rcfg.embed_dim, t.model.alignment.T_u.in_features) == (48, 48)
+    assert "align/loss" in t.train()
+    with pytest.raises(TrainingError, match=r"recognizer_overrides \{'num_frames': 4\} would do "
+                                            r"nothing: the recognizer starts from au_checkpoint"):
+        Trainer(cfg_for("mn", tiny_dataset, f"au_checkpoint={tmp_path / 'au'}", "steps=1",
+                        "recognizer_overrides.num_frames=4"), tmp_path / "mn2")
+    assert not (tmp_path / "mn2").exists()
 
 
 def _steps(run):
