@@ -440,13 +440,10 @@ class RLBenchEnv:
         """
         if self.task_env is None or self.done:
             raise RuntimeError("call reset() before step() (and again after an episode ends)")
+        from mn_sim.env import check_action
+        action = check_action(action)    # malformed (NaN, zero quaternion): a bug, it raises
         self.steps += 1
-        try:
-            if not isinstance(action, Action):
-                action = Action.from_array(action)
-            rl_action = action_to_rlbench(action, self.per_action_collisions)
-        except ValueError as e:
-            return self._end(f"invalid action: {e}")
+        rl_action = action_to_rlbench(action, self.per_action_collisions)
         try:
             raw, reward, terminate = self.task_env.step(rl_action)
         except tuple(self._rl.failures) as e:

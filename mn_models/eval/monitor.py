@@ -26,7 +26,6 @@ import numpy as np
 
 FRAME_RATE = 20.0          # observer frames per simulated second (RLBench's and mn collect's)
 SCORES = ("cos_final", "cos_mean", "conf_heatmap", "conf_rotation")
-BASELINES = ("conf_heatmap", "conf_rotation")
 
 
 @dataclass

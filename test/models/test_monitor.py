@@ -68,13 +68,19 @@ def test_monitor_watches_the_observer_camera_of_each_rollout(mn_run, monkeypatch
         out[K.ACTIONS][:, 3:7] = torch.as_tensor(start[3:7])
         return out
     monkeypatch.setattr(ARPPolicy, "predict", reachable)
-    seen = []
-    watch = M.MonitorModels.watch
+    seen, z_us, z_es = [], [], []
+    watch, project_e = M.MonitorModels.watch, M.MonitorModels.project_e
 
     def spy(self, frames):
         seen.append(frames)
-        return watch(self, frames)
+        z_us.append(watch(self, frames)[0])
+        return z_us[-1], "never an instruction"
     monkeypatch.setattr(M.MonitorModels, "watch", spy)
+
+    def spy_e(self, e):
+        z_es.append(project_e(self, e))
+        return z_es[-1]
+    monkeypatch.setattr(M.MonitorModels, "project_e", spy_e)
     res = evaluate_policy(mn_run, ["open_drawer"], episodes=2, max_steps=1, seeds=[0],
                           workers=1, video="none", progress=False, monitor=True)
     assert len(seen) == 2
@@ -86,7 +92,13 @@ def test_monitor_watches_the_observer_camera_of_each_rollout(mn_run, monkeypatch
         m = ep["monitor"]
         # one decision: z_e averaged over the episode is that decision's
         assert m["cos_final"] == pytest.approx(m["cos_mean"], abs=1e-5)
-        assert -1.0 <= m["cos_final"] <= 1.0 and 0.0 < m["conf_heatmap"] < 1.0
+    for i, ep in enumerate(res["episodes"]):      # one decision per episode: z_e i
+        m = ep["monitor"]
+        # the cosine of what the recognizer saw with what the policy decided, as the mirror node
+        assert m["cos_final"] == pytest.approx(float(z_us[i] @ z_es[i]), abs=1e-6)
+        assert abs(float(np.linalg.norm(z_us[i])) - 1) < 1e-5
+        assert m["recognized"] == "never an instruction" and not m["recognized_correct"]
+        assert 0.0 < m["conf_heatmap"] < 1.0
     assert res["monitor"]["episodes"] == 2
     assert set(res["monitor"]["auroc"]) == set(M.SCORES)
 

@@ -461,9 +461,11 @@ def test_env_reset_step_and_failures(monkeypatch, tmp_path, clean_modules):
     assert (r, term, trunc, info["success"]) == (0.0, True, False, False)
     assert info["failure_reason"] == "no path found: no configuration found"
     assert obs.cameras["front"].rgb.shape == (16, 16, 3)
-    env.reset(seed=0)
-    _, _, term, _, info = env.step([0.0, 0, 0.5, 0, 0, 0, 0, 1, 1])
-    assert term and info["failure_reason"].startswith("invalid action: ")
+    env.reset(seed=0)   # a malformed action is a bug in its maker, as in MNEnv: it raises
+    from mn_sim.env import InvalidActionError
+    with pytest.raises(InvalidActionError, match="quaternion .* has length 0"):
+        env.step([0.0, 0, 0.5, 0, 0, 0, 0, 1, 1])
+    assert not env.done and env.steps == 0
     env.reset(seed=0)   # other exceptions are bugs: they propagate
     with pytest.raises(RuntimeError, match="CoppeliaSim crashed"):
         env.step([-9.0, 0, 0.5, *q, 1, 1])
