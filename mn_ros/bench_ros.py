@@ -10,9 +10,15 @@ observer_fps        frames per second the observer node takes in (recognizing ev
 The policy and observer nodes run as separate processes on a private ROS domain on loopback;
 this process plays the simulator and the demonstrator. Without --checkpoint a tiny untrained
 mn checkpoint is made (latency does not depend on training).
+
+`mn bench camera` (run_camera): a camera as drivers publish it -- 640x480 rgb8 and 1280x720
+jpeg (CompressedImage) at 30 Hz for 60 s each -- to a real observer node: frames received vs
+sent and the observer's latency (frame stamp -> its recognition published), for the default
+image QoS (reliable, keep last 5) and for best effort.
 """
 from __future__ import annotations
 
+import json
 import os
 import random
 import subprocess
@@ -127,7 +133,7 @@ def run(checkpoint: str | None = None, trials: int = 100, image_size: int = 128,
     from mn_ros import conversions as cv
     from mn_ros import topics as T
     from mn_ros.inference import PolicyRunner, RecognizerRunner
-    from mn_ros.node_common import COMMAND_QOS, LATCHED_QOS, SENSOR_QOS
+    from mn_ros.node_common import COMMAND_QOS, IMAGE_QOS, LATCHED_QOS, SENSOR_QOS
 
     tmp = Path(tempfile.mkdtemp(prefix="mn_bench_ros_"))
     ck = Path(checkpoint) if checkpoint else tiny_checkpoint(tmp / "ckpt")
@@ -169,7 +175,7 @@ def run(checkpoint: str | None = None, trials: int = 100, image_size: int = 128,
         pubs[T.GRIPPER_POSE] = node.create_publisher(PoseStamped, T.GRIPPER_POSE, COMMAND_QOS)
         pubs[T.TASK_STATUS] = node.create_publisher(String, T.TASK_STATUS, LATCHED_QOS)
         instr = node.create_publisher(String, T.INSTRUCTION, COMMAND_QOS)
-        video = node.create_publisher(Image, T.VIDEO, SENSOR_QOS)
+        video = node.create_publisher(Image, T.VIDEO, IMAGE_QOS)   # as the sim's video
         targets: dict[int, float] = {}
         labels: list[float] = []
         node.create_subscription(PoseStamped, T.TARGET_POSE, lambda m: targets.setdefault(
@@ -282,4 +288,172 @@ def report(checkpoint: str | None, trials: int, as_json: bool) -> int:
           f"{res['inprocess_recognize_ms_p50']:.1f} ms)")
     print(f"ROS overhead (p50)   : {res['ros_overhead_ms_p50']:7.1f} ms")
     print(f"observer throughput  : {res['observer_fps']:7.1f} frames/s")
+    return 0
+
+
+# ------------------------------------------------------------------ mn bench camera
+CAMERA_STREAMS = (("rgb8", 640, 480), ("jpeg", 1280, 720))
+
+
+def camera_frames(kind: str, width: int, height: int, n: int = 30, seed: int = 0) -> list:
+    """n distinct camera-like frames (smooth shading, a few objects, sensor noise) ready to
+    send: raw (H, W, 3) uint8 arrays, or jpeg bytes (quality 90) for kind "jpeg" -- a driver
+    encodes in its own process, so encoding is not part of what is measured."""
+    from mn_ros import conversions as cv
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    base = np.stack([90 + 60 * xx / width, 80 + 50 * yy / height,
+                     70 + 30 * (xx + yy) / (width + height)], -1)
+    out = []
+    for i in range(n):
+        img = base.copy()
+        for _ in range(4):   # boxes that move from frame to frame
+            x0 = int((rng.random() * 0.8 + 0.02 * i) % 0.8 * width)
+            y0 = int(rng.random() * 0.8 * height)
+            img[y0:y0 + height // 6, x0:x0 + width // 8] = rng.integers(0, 256, 3)
+        img += rng.normal(0, 3, img.shape)
+        rgb = np.clip(img, 0, 255).astype(np.uint8)
+        out.append(cv.encode_compressed(rgb, "jpeg", 90) if kind == "jpeg" else rgb)
+    return out
+
+
+def _start_observer(checkpoint: Path, log_dir: Path, domain: int, qos: str, env: dict):
+    return subprocess.Popen(
+        [sys.executable, "-m", "mn_ros.observer_node", "--ros-args", "-r", f"__ns:=/{NS}",
+         "-p", f"checkpoint:='{checkpoint}'", "-p", "recognize_every:=8", "-p", "min_frames:=8",
+         "-p", f"image_qos:={qos}"],
+        env=env, stdin=subprocess.DEVNULL, stdout=open(log_dir / f"observer_{qos}.log", "w"),
+        stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def run_camera(checkpoint: str | None = None, duration: float = 60.0, rate: float = 30.0,
+               qos_modes: tuple[str, ...] = ("reliable", "best_effort"), log=print) -> dict:
+    """Camera streams (640x480 rgb8, 1280x720 jpeg) at ``rate`` Hz for ``duration`` s each to
+    a real observer node (a separate process on loopback, UDPv4 as mn's environment sets):
+    frames it received vs frames sent, and its latency (frame stamp -> recognition published
+    by the node, received here; p50/p95). Once per QoS mode of the image subscription."""
+    import signal
+
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.node import Node
+    from sensor_msgs.msg import CompressedImage, Image
+    from std_msgs.msg import String
+    from std_srvs.srv import Trigger
+
+    from mn_ros import conversions as cv
+    from mn_ros import topics as T
+    from mn_ros.node_common import COMMAND_QOS, IMAGE_QOS, LATCHED_QOS, SENSOR_QOS
+
+    tmp = Path(tempfile.mkdtemp(prefix="mn_bench_camera_"))
+    ck = Path(checkpoint) if checkpoint else tiny_checkpoint(tmp / "ckpt")
+    frames = {k: camera_frames(k, w, h) for k, w, h in CAMERA_STREAMS}
+    sizes = {k: (len(f[0]) if k == "jpeg" else f[0].nbytes) for k, f in frames.items()}
+    domain = 100 + (os.getpid() + random.randint(0, 100)) % 101
+    env = dict(os.environ, ROS_DOMAIN_ID=str(domain), ROS_LOG_DIR=str(tmp),
+               ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST", PYTHONUNBUFFERED="1")
+    env.setdefault("FASTDDS_BUILTIN_TRANSPORTS", "UDPv4")
+    os.environ.update(ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
+                      FASTDDS_BUILTIN_TRANSPORTS=env["FASTDDS_BUILTIN_TRANSPORTS"])
+    results: dict = {"rate_hz": rate, "duration_s": duration, "streams": {},
+                     "transport": env["FASTDDS_BUILTIN_TRANSPORTS"],
+                     "frame_bytes": sizes, "checkpoint": str(ck)}
+    for mode in qos_modes:
+        proc = _start_observer(ck, tmp, domain, mode, env)
+        ctx = rclpy.Context()
+        rclpy.init(context=ctx, domain_id=domain,
+                   signal_handler_options=rclpy.signals.SignalHandlerOptions.NO)
+        node = Node("bench_camera", namespace=f"/{NS}", context=ctx)
+        ex = SingleThreadedExecutor(context=ctx)
+        ex.add_node(node)
+        try:
+            qos = IMAGE_QOS if mode == "reliable" else SENSOR_QOS
+            pubs = {"rgb8": node.create_publisher(Image, T.VIDEO, qos),
+                    "jpeg": node.create_publisher(CompressedImage, f"{T.VIDEO}/compressed", qos)}
+            scores: list[tuple[int, int]] = []   # (received ns, stamp ns)
+            node.create_subscription(String, T.SCORES, lambda m: scores.append(
+                (time.time_ns(), int(json.loads(m.data)["stamp_ns"]))), COMMAND_QOS)
+            state: list[str] = []
+            node.create_subscription(String, f"/{NS}/observer/state",
+                                     lambda m: state.append(m.data), LATCHED_QOS)
+            reset = node.create_client(Trigger, "observer/reset")
+
+            def spin_until(pred, timeout):
+                end = time.monotonic() + timeout
+                while not pred() and time.monotonic() < end and proc.poll() is None:
+                    ex.spin_once(timeout_sec=0.02)
+                return pred()
+
+            if not spin_until(lambda: state and state[-1] == "active" and reset.service_is_ready()
+                              and all(p.get_subscription_count() for p in pubs.values()), 180):
+                raise RuntimeError(f"the observer did not become active ({state}); logs in {tmp}")
+
+            def call_reset() -> dict:
+                fut = reset.call_async(Trigger.Request())
+                spin_until(fut.done, 30)
+                return json.loads(fut.result().message)
+
+            for kind, w, h in CAMERA_STREAMS:
+                call_reset()
+                n0, sent = len(scores), 0
+                total = int(round(duration * rate))
+                t0 = time.monotonic()
+                for i in range(total):
+                    due = t0 + i / rate
+                    while time.monotonic() < due:
+                        ex.spin_once(timeout_sec=max(0.0, min(0.005, due - time.monotonic())))
+                    stamp = time.time_ns()
+                    f = frames[kind][i % len(frames[kind])]
+                    if kind == "jpeg":
+                        msg = CompressedImage(format="jpeg", data=f)
+                        msg.header.stamp = cv.ns_to_stamp(stamp)
+                    else:
+                        msg = cv.image_to_msg(f, "rgb8", stamp, "camera_optical")
+                    pubs[kind].publish(msg)
+                    sent += 1
+                send_s = time.monotonic() - t0
+                spin_until(lambda: False, 3.0)   # let the last frames arrive
+                got = call_reset()
+                lat = [(r - s) / 1e6 for r, s in scores[n0:]]
+                key = f"{kind}_{w}x{h}"
+                res = {"sent": sent, "received": got["frames_received"],
+                       "received_fraction": got["frames_received"] / sent,
+                       "send_rate_hz": sent / send_s, "recognitions": got["recognitions"],
+                       "latency_ms_p50": _pct(lat, 50), "latency_ms_p95": _pct(lat, 95),
+                       "frame_bytes": sizes[kind]}
+                results["streams"].setdefault(mode, {})[key] = res
+                log(f"{mode:11s} {key:15s} sent {sent} received {res['received']} "
+                    f"({100 * res['received_fraction']:.1f} %), latency p50 "
+                    f"{res['latency_ms_p50']:.1f} ms p95 {res['latency_ms_p95']:.1f} ms")
+        finally:
+            node.destroy_node()
+            ctx.try_shutdown()
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGINT)
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+    return results
+
+
+def report_camera(checkpoint: str | None, duration: float, rate: float, qos: str,
+                  as_json: bool, out: str = "") -> int:
+    """What `mn bench camera` prints (and writes to ``out`` as JSON)."""
+    modes = ("reliable", "best_effort") if qos == "both" else (qos,)
+    res = run_camera(checkpoint, duration, rate, modes,
+                     log=lambda s: print(s, file=sys.stderr, flush=True))
+    if out:
+        from mn_models.eval.report import atomic_write
+        atomic_write(out, json.dumps(res, indent=1) + "\n")
+    if as_json:
+        print(json.dumps(res))
+        return 0
+    print(f"observer node on loopback ({res['transport']}), {rate:g} Hz for {duration:g} s per "
+          "stream")
+    for mode, streams in res["streams"].items():
+        for key, r in streams.items():
+            print(f"  {mode:11s} {key:15s} {r['frame_bytes'] / 1e6:6.2f} MB/frame: received "
+                  f"{r['received']}/{r['sent']} ({100 * r['received_fraction']:.1f} %), "
+                  f"latency p50 {r['latency_ms_p50']:.1f} ms, p95 {r['latency_ms_p95']:.1f} ms")
     return 0

@@ -1,10 +1,17 @@
-"""Start a profile's nodes as separate processes and stop them cleanly (`mn bringup`).
+"""Start a profile's nodes as separate processes, bring them to active, stop them cleanly
+(`mn bringup`).
 
-ROS-free process supervision: every child's output is printed line by line prefixed with its
-name; when all nodes report ``state: active`` one line says so. Ctrl-C / SIGTERM, or any child
-exiting, stops the rest: SIGINT first (rclpy shuts down cleanly), SIGTERM after ``grace_int``
-seconds, SIGKILL after ``grace_term`` more. Children run in their own sessions so a terminal's
-Ctrl-C reaches only the supervisor, which forwards it in that order.
+Every child's output is printed line by line prefixed with its name. With ``manage`` (what
+`mn bringup` does) the children start unconfigured (autostart false) and a small rclpy client
+(``LifecycleDriver``) configures and activates each over the standard lifecycle services
+(``<node>/change_state``), as launch_ros event handlers do for `ros2 launch`; without it the
+children configure themselves (autostart) and ``state: active`` in their output marks them up.
+One line says when all nodes are active. A node that fails to configure is reported with the
+reason it logged; ``on_failure`` ("shutdown", the default: stop everything and exit 1, or
+"continue": keep the others running) decides what follows -- the same for a child that dies.
+Ctrl-C / SIGTERM stops the rest: SIGINT first (the nodes finish cleanly), SIGTERM after
+``grace_int`` seconds, SIGKILL after ``grace_term`` more. Children run in their own sessions so
+a terminal's Ctrl-C reaches only the supervisor, which forwards it in that order.
 """
 from __future__ import annotations
 
@@ -17,7 +24,75 @@ import time
 from typing import IO
 
 ACTIVE_MARK = "state: active"
+REFUSAL_MARK = "refusing to start: "
 DDS_VARS = ("ROS_DOMAIN_ID", "ROS_AUTOMATIC_DISCOVERY_RANGE", "FASTDDS_BUILTIN_TRANSPORTS")
+SERVICE_TIMEOUT_S = 180.0   # a node's lifecycle services must appear within this
+
+
+class LifecycleDriver:
+    """Configures then activates nodes over their standard lifecycle services, one rclpy
+    client in this process. ``step()`` advances without blocking; ``events`` collects
+    (name, "active" | "failed", detail) for the supervisor."""
+
+    def __init__(self, nodes: dict[str, str], env: dict):
+        import rclpy
+        from lifecycle_msgs.srv import ChangeState
+        for k in (*DDS_VARS, "ROS_LOG_DIR"):   # this process joins the children's graph
+            if env.get(k):
+                os.environ[k] = env[k]
+        os.environ.pop("ROS_LOCALHOST_ONLY", None)
+        self.rclpy, self.ChangeState = rclpy, ChangeState
+        self.ctx = rclpy.Context()
+        rclpy.init(args=[], context=self.ctx, domain_id=int(env.get("ROS_DOMAIN_ID") or 0),
+                   signal_handler_options=rclpy.signals.SignalHandlerOptions.NO)
+        self.node = rclpy.create_node("mn_bringup", context=self.ctx)
+        from rclpy.executors import SingleThreadedExecutor
+        self.executor = SingleThreadedExecutor(context=self.ctx)
+        self.executor.add_node(self.node)
+        self.t0 = time.monotonic()
+        self.nodes = {name: {"fqn": fqn, "phase": "waiting", "future": None,
+                             "client": self.node.create_client(ChangeState,
+                                                               f"{fqn}/change_state")}
+                      for name, fqn in nodes.items()}
+        self.events: list[tuple[str, str, str]] = []
+
+    def _send(self, n: dict, label: str) -> None:
+        req = self.ChangeState.Request()
+        req.transition.label = label
+        n["future"], n["phase"] = n["client"].call_async(req), label
+
+    def step(self, timeout: float = 0.05) -> None:
+        self.executor.spin_once(timeout_sec=timeout)
+        for name, n in self.nodes.items():
+            if n["phase"] == "waiting":
+                if n["client"].service_is_ready():
+                    self._send(n, "configure")
+                elif time.monotonic() - self.t0 > SERVICE_TIMEOUT_S:
+                    n["phase"] = "failed"
+                    self.events.append((name, "failed", f"no {n['fqn']}/change_state service "
+                                        f"after {SERVICE_TIMEOUT_S:.0f} s"))
+            elif n["phase"] in ("configure", "activate") and n["future"].done():
+                ok = n["future"].result() is not None and n["future"].result().success
+                if ok and n["phase"] == "configure":
+                    self._send(n, "activate")
+                elif ok:
+                    n["phase"] = "active"
+                    self.events.append((name, "active", ""))
+                else:
+                    self.events.append((name, "failed", f"{n['phase']} failed"))
+                    n["phase"] = "failed"
+
+    def forget(self, name: str) -> None:
+        """A child that exited: nothing more to drive."""
+        if self.nodes[name]["phase"] not in ("active", "failed"):
+            self.nodes[name]["phase"] = "gone"
+
+    def close(self) -> None:
+        try:
+            self.executor.shutdown()
+            self.node.destroy_node()
+        finally:
+            self.ctx.try_shutdown()
 
 
 class Supervisor:
@@ -25,11 +100,17 @@ class Supervisor:
 
     def __init__(self, commands: dict[str, list[str]], env: dict | None = None,
                  out: IO = sys.stdout, grace_int: float = 8.0, grace_term: float = 4.0,
-                 tag: str = "bringup"):
+                 tag: str = "bringup", manage: dict[str, str] | None = None,
+                 on_failure: str = "shutdown"):
+        if on_failure not in ("shutdown", "continue"):
+            raise ValueError(f"on_failure:={on_failure!r}: choose shutdown or continue")
         self.commands, self.env, self.out = commands, env, out
         self.grace_int, self.grace_term, self.tag = grace_int, grace_term, tag
+        self.manage, self.on_failure = manage, on_failure   # manage: name -> full node name
         self.procs: dict[str, subprocess.Popen] = {}
         self.active: set[str] = set()
+        self.failed: set[str] = set()
+        self.refusals: dict[str, str] = {}   # name -> the reason it logged for refusing
         self.lock = threading.Lock()
         self.stop_requested = threading.Event()
         self.threads: list[threading.Thread] = []
@@ -58,32 +139,84 @@ class Supervisor:
         for line in p.stdout:
             line = line.rstrip("\n")
             self.say(name, line)
-            if ACTIVE_MARK in line and name not in self.active:
-                with self.lock:
-                    self.active.add(name)
-                    done = len(self.active) == len(self.procs)
-                if done:
-                    self.say(self.tag, f"all {len(self.procs)} nodes active")
+            if REFUSAL_MARK in line:
+                self.refusals[name] = line.split(REFUSAL_MARK, 1)[1]
+            if ACTIVE_MARK in line and not self.manage:
+                self._mark_active(name)
+
+    def _mark_active(self, name: str) -> None:
+        with self.lock:
+            if name in self.active:
+                return
+            self.active.add(name)
+        self._settled()
+
+    def _settled(self) -> None:
+        """One line once every node is active, or active or failed."""
+        if len(self.active) == len(self.procs):
+            self.say(self.tag, f"all {len(self.procs)} nodes active")
+        elif len(self.active | self.failed) == len(self.procs):
+            self.say(self.tag, f"{len(self.active)} of {len(self.procs)} nodes active; failed: "
+                               f"{', '.join(sorted(self.failed))}")
+
+    def _failure(self, name: str, what: str) -> bool:
+        """Report a node that failed; True when the graph must stop (on_failure)."""
+        self.failed.add(name)
+        self.active.discard(name)
+        stop = self.on_failure == "shutdown"
+        self.say(self.tag, f"{name} {what}; " + ("stopping the others (on_failure:=shutdown)"
+                                                 if stop else "the others keep running "
+                                                 "(on_failure:=continue)"))
+        if not stop:
+            self._settled()
+        return stop
 
     def request_stop(self, signum=None, frame=None) -> None:
         self.stop_requested.set()
 
     def run(self) -> int:
-        """Start, wait for a stop request or a dead child, stop everything."""
+        """Start, bring the nodes to active, wait for a stop request; a failed or dead node
+        stops everything (on_failure shutdown: exit 1) or is reported (continue: exit 1 only
+        once every node has exited). Returns 0 after a requested stop."""
         old = {s: signal.signal(s, self.request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
-        code = 0
+        code, driver, gone = 0, None, set()
         try:
             self.start()
-            while not self.stop_requested.wait(0.1):
-                dead = [(n, p.returncode) for n, p in self.procs.items() if p.poll() is not None]
-                if dead:
-                    for n, rc in dead:
-                        self.say(self.tag, f"{n} exited with status {rc}; stopping the others")
+            if self.manage:
+                driver = LifecycleDriver(self.manage, self.env or dict(os.environ))
+            while not self.stop_requested.is_set():
+                if driver is not None:
+                    driver.step(0.1)
+                    for name, what, detail in driver.events:
+                        if what == "active":
+                            self._mark_active(name)
+                        elif self._failure(name, "failed to configure: " + self.refusals.get(
+                                name, detail)):
+                            code = 1
+                    driver.events.clear()
+                    if code:
+                        break
+                else:
+                    self.stop_requested.wait(0.1)
+                for n, p in self.procs.items():
+                    if n not in gone and p.poll() is not None:
+                        gone.add(n)
+                        if driver is not None:
+                            driver.forget(n)
+                        if n in self.failed:
+                            continue
+                        why = (f"failed to configure: {self.refusals[n]}" if n in self.refusals
+                               else f"exited with status {p.returncode}")
+                        if self._failure(n, why):
+                            code = 1
+                if code or len(gone) == len(self.procs):
                     code = 1
                     break
             else:
                 self.say(self.tag, "stop requested")
         finally:
+            if driver is not None:
+                driver.close()
             self.stop()
             for s, h in old.items():
                 signal.signal(s, h)

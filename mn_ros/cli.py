@@ -23,12 +23,14 @@ COMMANDS = {
     "experts": "run the scripted expert of each task and print its success rate",
     "collect": "collect demonstrations in the RLBench/PerAct layout (resumable)",
     "export": "rewrite a dataset in another format: mn <-> RLBench/PerAct (ARP, RVT-2)",
-    "bench": "benchmarks that print numbers (mn bench sim|train|ros)",
+    "bench": "benchmarks that print numbers (mn bench sim|train|ros|camera)",
     "train": "train au|ee|mn|probe models into a run folder (checkpoints, TensorBoard logs)",
     "eval": "evaluate checkpoints: recognition (au), rollouts (ee), alignment (probe), t-SNE",
     "demo": "the main job: demos, a tiny mn checkpoint, a held-out demo shown to the ROS 2 graph",
     "bringup": "start a profile of the ROS 2 graph (sim | observe | mirror) as separate processes",
     "play": "publish a demonstration (mp4, episode folder or ROS 2 bag) on an image topic",
+    "calibrate": "calibrate the observer's open-set ('none of these') rule on held-out data; "
+                 "--evaluate",
 }
 
 

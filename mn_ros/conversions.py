@@ -7,6 +7,8 @@ message object duck-typed (anything with the right fields). Readers validate and
 
     msg = image_to_msg(rgb, "rgb8", stamp=ns, frame_id="front_optical")   # (H, W, 3) uint8
     rgb = msg_to_image(msg, encodings=("rgb8",))                           # read-only view
+    rgb = image_msg_to_rgb(camera_msg)        # any colour camera encoding -> (H, W, 3) RGB
+    rgb = compressed_msg_to_rgb(jpeg_msg)     # sensor_msgs/CompressedImage jpeg/png -> RGB
     pose = msg_to_pose(pose_msg)                                           # (7,) xyz + xyzw
     emb = embedding_to_msg(z, "z_e", "/mn/policy"); kind, source, z = msg_to_embedding(emb)
 
@@ -22,14 +24,26 @@ from typing import Any, Sequence
 
 import numpy as np
 
-# encoding -> (dtype, channels). The nodes use rgb8 and 32FC1; the others are accepted on input.
+# encoding -> (dtype, channels). The nodes publish rgb8 and 32FC1; the others are accepted on
+# input. The YUV 4:2:2 encodings are 2 bytes a pixel (channels = 2: the raw byte pairs).
 ENCODINGS: dict[str, tuple[np.dtype, int]] = {
     "rgb8": (np.dtype(np.uint8), 3),
     "bgr8": (np.dtype(np.uint8), 3),
+    "rgba8": (np.dtype(np.uint8), 4),
+    "bgra8": (np.dtype(np.uint8), 4),
     "mono8": (np.dtype(np.uint8), 1),
+    "yuv422": (np.dtype(np.uint8), 2),        # UYVY: U0 Y0 V0 Y1 (sensor_msgs' YUV422)
+    "uyvy": (np.dtype(np.uint8), 2),
+    "yuv422_yuy2": (np.dtype(np.uint8), 2),   # YUYV: Y0 U0 Y1 V0 (sensor_msgs' YUV422_YUY2)
+    "yuyv": (np.dtype(np.uint8), 2),
     "32FC1": (np.dtype(np.float32), 1),
     "16UC1": (np.dtype(np.uint16), 1),
 }
+# What a camera may send the observer (sensor_msgs/Image): every one becomes (H, W, 3) RGB.
+COLOR_ENCODINGS = ("rgb8", "bgr8", "rgba8", "bgra8", "mono8", "yuv422", "uyvy",
+                   "yuv422_yuy2", "yuyv")
+COMPRESSED_FORMATS = ("jpeg", "png")      # sensor_msgs/CompressedImage
+MAX_COMPRESSED_PIXELS = 8192 * 8192       # a larger header is refused before decoding
 EMBEDDING_KINDS = ("z_u", "z_e", "u", "e")   # aligned (shared space Z) or raw features
 ALIGNED_KINDS = ("z_u", "z_e")
 ARM_JOINTS = tuple(f"panda_joint{i}" for i in range(1, 8))
@@ -85,7 +99,7 @@ def image_to_msg(array_: np.ndarray, encoding: str, stamp=None, frame_id: str = 
     a = np.asarray(array_)
     shape_ok = (a.ndim == 3 and a.shape[2] == channels) or (a.ndim == 2 and channels == 1)
     if not shape_ok or a.shape[0] == 0 or a.shape[1] == 0:
-        want = "(H, W, 3)" if channels == 3 else "(H, W)"
+        want = f"(H, W, {channels})" if channels > 1 else "(H, W)"
         raise ConversionError(f"a {encoding} image must be {want}, got shape {a.shape}")
     if a.dtype != dtype:
         if encoding == "32FC1" and np.issubdtype(a.dtype, np.floating):
@@ -139,6 +153,159 @@ def msg_to_image(msg, encodings: Sequence[str] | None = None,
         out = out.byteswap()
     out = out.reshape((h, w, channels) if channels > 1 else (h, w))   # (H, W[, C])
     return out.copy() if copy else out
+
+
+def _yuv422_to_rgb(pairs: np.ndarray, y_first: bool) -> np.ndarray:
+    """(H, W, 2) uint8 YUV 4:2:2 bytes -> (H, W, 3) uint8 RGB. Each pair of pixels shares one
+    U and one V; ITU-R BT.601 with video range (Y 16-235), as OpenCV's COLOR_YUV2RGB_UYVY /
+    _YUY2 that cv_bridge uses."""
+    h, w = pairs.shape[:2]
+    if w % 2:
+        raise ConversionError(f"a YUV 4:2:2 image needs an even width, got {w}")
+    quad = pairs.reshape(h, w // 2, 4).astype(np.float32)   # two pixels per 4 bytes
+    if y_first:   # YUYV: Y0 U Y1 V
+        y0, u, y1, v = (quad[..., i] for i in range(4))
+    else:         # UYVY: U Y0 V Y1
+        u, y0, v, y1 = (quad[..., i] for i in range(4))
+    y = np.stack([y0, y1], axis=-1).reshape(h, w) - 16.0              # (H, W)
+    u = np.repeat(u, 2, axis=1) - 128.0
+    v = np.repeat(v, 2, axis=1) - 128.0
+    r = 1.164 * y + 1.596 * v
+    g = 1.164 * y - 0.391 * u - 0.813 * v
+    b = 1.164 * y + 2.018 * u
+    return np.clip(np.rint(np.stack([r, g, b], axis=-1)), 0, 255).astype(np.uint8)
+
+
+def decode_image(encoding: str, height: int, width: int, step: int, data,
+                 is_bigendian: int = 0) -> np.ndarray:
+    """The fields of a sensor_msgs/Image from a camera -> (H, W, 3) uint8 RGB (a new array).
+
+    rgb8 as is; bgr8/bgra8 swapped; rgba8/bgra8 lose alpha; mono8 replicated to 3 channels;
+    yuv422 / uyvy (UYVY) and yuv422_yuy2 / yuyv (YUYV) converted with BT.601. Any other
+    encoding (depth, 16-bit, Bayer, ...) raises ConversionError naming the accepted ones."""
+    enc = str(encoding)
+    if enc not in COLOR_ENCODINGS:
+        raise ConversionError(f"image encoding {enc!r} is not a colour camera format the "
+                              f"observer reads; send one of {', '.join(COLOR_ENCODINGS)} or a "
+                              "sensor_msgs/CompressedImage (jpeg, png)")
+    msg = _ImageFields(enc, height, width, step, data, is_bigendian)
+    a = msg_to_image(msg, (enc,))   # (H, W[, C]) read-only view, validated
+    if enc == "rgb8":
+        return a.copy()
+    if enc in ("bgr8", "bgra8"):
+        return np.ascontiguousarray(a[..., 2::-1])
+    if enc == "rgba8":
+        return np.ascontiguousarray(a[..., :3])
+    if enc == "mono8":
+        return np.repeat(a[..., None], 3, axis=2)
+    return _yuv422_to_rgb(a, y_first=enc in ("yuv422_yuy2", "yuyv"))
+
+
+class _ImageFields:
+    def __init__(self, encoding, height, width, step, data, is_bigendian):
+        self.encoding, self.height, self.width, self.step = encoding, height, width, step
+        self.data, self.is_bigendian = data, is_bigendian
+
+
+def image_msg_to_rgb(msg) -> np.ndarray:
+    """sensor_msgs/Image (any of COLOR_ENCODINGS) -> (H, W, 3) uint8 RGB."""
+    return decode_image(msg.encoding, msg.height, msg.width, msg.step, msg.data,
+                        msg.is_bigendian)
+
+
+def compressed_kind(fmt: str) -> str:
+    """The codec of a sensor_msgs/CompressedImage ``format``: "jpeg" or "png". Accepts the
+    plain names and image_transport's "<encoding>; jpeg compressed <encoding>" form."""
+    f = str(fmt).strip().lower()
+    if "compresseddepth" in f.replace(" ", ""):
+        raise ConversionError(f"compressed format {fmt!r} is a depth image, not a camera frame")
+    if "jpeg" in f or "jpg" in f:
+        return "jpeg"
+    if "png" in f:
+        return "png"
+    raise ConversionError(f"compressed image format {fmt!r} is not accepted; send jpeg or png "
+                          "(image_transport's compressed transport)")
+
+
+def decode_compressed(fmt: str, data, min_side: int = 0) -> np.ndarray:
+    """The fields of a sensor_msgs/CompressedImage -> (H, W, 3) uint8 RGB (Pillow decodes).
+    JPEG/PNG in colour or grey (replicated), 8 bits per channel; alpha dropped. The colours
+    are the file's: image_transport writes a bgr8 frame as a normal (RGB-ordered) JPEG.
+
+    min_side > 0: a JPEG may be decoded at 1/2, 1/4 or 1/8 scale (the decoder's DCT scaling,
+    an area average) as long as its shorter side stays >= min_side -- ~10x cheaper for a
+    1280x720 camera whose frames end up at the recognizer's 32 px."""
+    import io
+
+    from PIL import Image as PILImage
+    kind = compressed_kind(fmt)
+    raw = bytes(data) if not isinstance(data, (bytes, bytearray)) else data
+    if not raw:
+        raise ConversionError("compressed image has no data")
+    try:
+        img = PILImage.open(io.BytesIO(raw))
+        if (img.format or "").lower() != kind:
+            raise ConversionError(f"compressed image says {kind} but holds "
+                                  f"{img.format or 'unknown data'}")
+        w, h = img.size
+        if w * h > MAX_COMPRESSED_PIXELS:
+            raise ConversionError(f"compressed image is {w}x{h}, more than "
+                                  f"{MAX_COMPRESSED_PIXELS} pixels")
+        if min_side > 0 and kind == "jpeg" and min(w, h) > 2 * min_side:
+            scale = min(8, min(w, h) // min_side)
+            img.draft("RGB", (max(1, w // scale), max(1, h // scale)))
+        if img.mode not in ("RGB", "RGBA", "L", "LA", "P", "1", "CMYK", "YCbCr"):
+            raise ConversionError(f"compressed image has pixel mode {img.mode!r}; send 8-bit "
+                                  "colour or grey")
+        rgb = np.asarray(img.convert("RGB"))
+    except ConversionError:
+        raise
+    except Exception as e:   # Pillow: UnidentifiedImageError, truncated data, ...
+        raise ConversionError(f"cannot decode the {kind} image ({len(raw)} bytes): "
+                              f"{type(e).__name__}: {e}") from None
+    return np.array(rgb, dtype=np.uint8)   # (H, W, 3), writable
+
+
+def compressed_msg_to_rgb(msg, min_side: int = 0) -> np.ndarray:
+    """sensor_msgs/CompressedImage (jpeg/png) -> (H, W, 3) uint8 RGB (see decode_compressed
+    for ``min_side``)."""
+    return decode_compressed(msg.format, msg.data, min_side)
+
+
+def encode_compressed(rgb: np.ndarray, kind: str = "jpeg", quality: int = 90) -> bytes:
+    """(H, W, 3) uint8 RGB -> jpeg or png bytes (for tests, benchmarks and players)."""
+    import io
+
+    from PIL import Image as PILImage
+    buf = io.BytesIO()
+    img = PILImage.fromarray(np.asarray(rgb, dtype=np.uint8))
+    if kind == "jpeg":
+        img.save(buf, format="JPEG", quality=quality)
+    elif kind == "png":
+        img.save(buf, format="PNG", compress_level=1)
+    else:
+        raise ConversionError(f"cannot encode {kind!r}; use jpeg or png")
+    return buf.getvalue()
+
+
+def compressed_to_msg(rgb: np.ndarray, kind: str = "jpeg", stamp=None, frame_id: str = "",
+                      quality: int = 90, cls=None):
+    """(H, W, 3) uint8 RGB -> sensor_msgs/CompressedImage (format "jpeg" or "png")."""
+    CompressedImage = _cls(cls, "sensor_msgs.msg", "CompressedImage")
+    msg = CompressedImage()
+    _header(msg.header, stamp, frame_id)
+    msg.format = kind
+    msg.data = encode_compressed(rgb, kind, quality)
+    return msg
+
+
+def center_crop_square(rgb: np.ndarray) -> np.ndarray:
+    """The centred square of side min(H, W) of an (H, W, C) image (a view): what the
+    recognizer sees of a non-square camera (it trained on square frames) before resizing."""
+    h, w = rgb.shape[:2]
+    s = min(h, w)
+    top, left = (h - s) // 2, (w - s) // 2
+    return rgb[top:top + s, left:left + s]
 
 
 # ---------------------------------------------------------------------------------- cameras

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mn_ros.conversions import msg_to_image
+from mn_ros.conversions import compressed_msg_to_rgb, image_msg_to_rgb
 
 DEFAULT_RATE = 20.0          # Hz, for sources without timing (keyframe-only episodes)
 
@@ -87,7 +87,8 @@ def _load_episode(path: Path, camera: str) -> Demo:
 def _load_bag(path: Path, topic: str) -> Demo:
     from rosbags.highlevel import AnyReader
     with AnyReader([path]) as reader:
-        images = [c for c in reader.connections if c.msgtype == "sensor_msgs/msg/Image"]
+        images = [c for c in reader.connections     # any camera: raw or jpeg/png compressed
+                  if c.msgtype in ("sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage")]
         if topic:
             images = [c for c in images if c.topic in (topic, "/" + topic.lstrip("/"))
                       or c.topic.endswith("/" + topic.strip("/"))]
@@ -96,11 +97,12 @@ def _load_bag(path: Path, topic: str) -> Demo:
             images = images[:1]
         if not images:
             have = sorted({f"{c.topic} ({c.msgtype})" for c in reader.connections})
-            raise ValueError(f"bag {path} has no sensor_msgs/msg/Image topic "
+            raise ValueError(f"bag {path} has no sensor_msgs/msg/Image or CompressedImage topic "
                              f"{topic or ''} (it has {have})")
         frames, times = [], []
         for conn, t, raw in reader.messages(connections=images[:1]):
             msg = reader.deserialize(raw, conn.msgtype)
-            frames.append(msg_to_image(msg, ("rgb8",), copy=True))
+            frames.append(compressed_msg_to_rgb(msg) if conn.msgtype.endswith("CompressedImage")
+                          else image_msg_to_rgb(msg))   # (H, W, 3) RGB from any colour encoding
             times.append(t * 1e-9)
     return _timed(frames, times, "bag", f"bag {path} topic {images[0].topic}")

@@ -4,6 +4,9 @@
     action, emb, kind = runner.act(observation, "open the top drawer")   # (9,), (D,), "z_e"|"e"
     rec = RecognizerRunner("runs/mn")                      # au, mn or probe checkpoint
     result = rec.recognize(frames)                         # frames (T, H, W, 3) uint8
+    result.instruction                                     # "none" when the rule abstains
+    clip = ClipBuffer(gap_s=1.0, max_frames=600)           # clips cut on header stamps
+    clip.add(rec.prepare(rgb), stamp_ns)                   # any camera size -> the model's
 
 Both refuse a checkpoint that is missing, truncated or of the wrong kind with
 mn_models.checkpoint.CheckpointError. The same code runs in-process for `mn bench ros`.
@@ -95,18 +98,73 @@ class PolicyRunner:
 
 @dataclass
 class Recognition:
-    instruction: str
+    instruction: str                 # the best candidate, or "none" when the rule abstains
     top_k: list[tuple[str, float]]   # (instruction, cosine score), best first
     embedding: np.ndarray            # (D,) z_u, or u without an alignment head
     kind: str                        # "z_u" | "u"
     frames: int                      # frames the clip was sampled from
+    abstained: bool = False          # the open-set rule found no known instruction
+    open_set: dict | None = None     # {"statistic", "value", "threshold"} (None: no rule)
+
+
+class ClipBuffer:
+    """The frames of the current clip, cut on the frames' own (header) stamps, not on when they
+    arrive: frames delivered in bursts stay one clip as long as consecutive stamps are at most
+    ``gap_s`` apart. A larger jump, forwards or backwards (a new recording, a replay from its
+    start), starts a new clip. Keeps the newest ``max_frames``.
+
+    add() returns why a new clip started (a string) or None; due() says whether ``every`` new
+    frames have arrived since the last recognition with at least ``min_frames`` buffered."""
+
+    def __init__(self, gap_s: float, max_frames: int, min_frames: int = 1, every: int = 1):
+        from collections import deque
+        self.gap_ns = int(round(gap_s * 1e9))
+        self.frames: deque = deque(maxlen=max_frames)
+        self.min_frames, self.every = max(1, int(min_frames)), max(1, int(every))
+        self.last_stamp: int | None = None
+        self.new_frames = 0
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    def clear(self) -> None:
+        self.frames.clear()
+        self.last_stamp, self.new_frames = None, 0
+
+    def add(self, frame: np.ndarray, stamp_ns: int) -> str | None:
+        why = None
+        if self.last_stamp is not None:
+            dt = int(stamp_ns) - self.last_stamp
+            if abs(dt) > self.gap_ns:
+                why = (f"new clip (after {len(self.frames)} frames): the stamps jump "
+                       f"{dt / 1e9:+.3f} s, more than clip_gap_s {self.gap_ns / 1e9:g}")
+                self.clear()
+        if self.frames and frame.shape != self.frames[-1].shape:
+            why = why or f"new clip (after {len(self.frames)} frames): the frame size changed"
+            self.clear()
+        self.frames.append(frame)
+        self.last_stamp = (int(stamp_ns) if self.last_stamp is None
+                           else max(self.last_stamp, int(stamp_ns)))   # late frames: keep newest
+        self.new_frames += 1
+        return why
+
+    def due(self) -> bool:
+        if len(self.frames) >= self.min_frames and self.new_frames >= self.every:
+            self.new_frames = 0
+            return True
+        return False
+
+    def clip(self) -> np.ndarray:
+        return np.stack(self.frames)   # (T, H, W, 3)
 
 
 class RecognizerRunner:
     """The recognizer (and T_u when present) of a checkpoint; candidates are its instruction
-    vocabulary, embedded once."""
+    vocabulary, embedded once. With a calibrated open-set rule (``open_set.json`` in the
+    checkpoint folder, written by `mn calibrate`; ``open_set=False`` ignores it) a clip that
+    shows none of the instructions is answered ``none``."""
 
-    def __init__(self, checkpoint, threads: int = 1):
+    def __init__(self, checkpoint, threads: int = 1, open_set: bool = True):
         import torch
         from mn_models.checkpoint import CheckpointError, build_alignment, build_recognizer
         _threads(threads)
@@ -120,9 +178,34 @@ class RecognizerRunner:
         self.alignment = (build_alignment(self.checkpoint).eval()
                           if "alignment" in meta.get("modules", []) else None)
         self.num_frames = int(self.model.config.num_frames)
+        self.image_size = int(self.model.config.image_size)
         with torch.no_grad():
             self.text = self.model.embed_text(self.instructions)   # (K, embed_dim)
         self.kind = "z_u" if self.alignment is not None else "u"
+        from mn_models.eval.open_set import load_rule
+        self.rule = load_rule(self.checkpoint.path) if open_set else None
+        self._ref = self.rule.reference() if self.rule is not None else None
+
+    def prepare(self, rgb: np.ndarray) -> np.ndarray:
+        """A camera frame (H, W, 3) uint8 of any size -> (S, S, 3) at the recognizer's input size
+        S, as the training clips were made: the centred square (a non-square camera loses its
+        sides or its top and bottom), then bilinear antialiased resizing (mn_models.data).
+        A square larger than 4 S is first averaged over k x k blocks (k = side // 4S, Pillow's
+        reduce) -- the same low-pass, ~10x cheaper for a 720p camera; up to 4 S (the 128 px
+        observer camera at S = 32) the pixels are exactly the training clips'."""
+        from mn_models.data import _resize_frames
+        from mn_ros.conversions import center_crop_square
+        sq = np.ascontiguousarray(center_crop_square(rgb))
+        k = sq.shape[0] // (4 * self.image_size)
+        if k >= 2:
+            from PIL import Image as PILImage
+            sq = np.array(PILImage.fromarray(sq).reduce(k))   # (side // k, side // k, 3)
+        return _resize_frames(sq[None], self.image_size)[0]
+
+    @property
+    def min_side(self) -> int:
+        """The smallest decoded frame side that keeps prepare() at full quality (4 S)."""
+        return 4 * self.image_size
 
     def recognize(self, frames: np.ndarray, top_k: int = 3) -> Recognition:
         """frames: (T, H, W, 3) uint8, T >= 1; num_frames are sampled across all of them."""
@@ -142,4 +225,14 @@ class RecognizerRunner:
                    else u)                                            # (1, D)
         order = torch.argsort(scores, descending=True)[:max(1, top_k)].tolist()
         ranked = [(self.instructions[i], float(scores[i])) for i in order]
-        return Recognition(ranked[0][0], ranked, emb[0].float().numpy(), self.kind, len(frames))
+        label, abstained, info = ranked[0][0], False, None
+        if self.rule is not None:
+            from mn_models.eval.open_set import NONE_LABEL, clip_statistics
+            stats = clip_statistics(scores[None], u, self._ref)
+            value = float(stats[self.rule.statistic][0])
+            abstained = not self.rule.accepts({self.rule.statistic: value})
+            info = {"statistic": self.rule.statistic, "value": round(value, 6),
+                    "threshold": round(self.rule.threshold, 6)}
+            label = NONE_LABEL if abstained else label
+        return Recognition(label, ranked, emb[0].float().numpy(), self.kind, len(frames),
+                           abstained, info)

@@ -3,20 +3,23 @@
 It listens to the shared ``embedding`` topic, keeps the latest observed-action embedding z_u
 (observer) and executed-action embedding z_e (policy), and whenever either changes publishes
 their cosine similarity (``mirror/similarity``, Float32) and whether execution matches the
-observed action (``mirror/match``, Bool: similarity >= ``threshold``). Raw features (u, e:
-checkpoints without an alignment head) live in different spaces and are ignored with a warning.
+observed action (``mirror/match``, Bool: similarity >= ``threshold``) and the verdict
+(``mirror/verdict``, String: ``match`` | ``mismatch`` | ``unknown``). When either side abstains
+-- the observer recognized ``none`` (``observer/instruction``) or the policy was told ``none``
+(``instruction``) -- the verdict is ``unknown`` and ``mirror/match`` is False: nothing known was
+seen or done, so there is nothing to match. Raw features (u, e: checkpoints without an
+alignment head) live in different spaces and are ignored with a warning.
 
     python -m mn_ros.mirror_node --ros-args -r __ns:=/mn -p threshold:=0.5
 """
 from __future__ import annotations
 
-import sys
 
-from std_msgs.msg import Bool, Float32, Float32MultiArray
+from std_msgs.msg import Bool, Float32, Float32MultiArray, String
 
 from mn_ros import conversions as cv
 from mn_ros import topics as T
-from mn_ros.node_common import COMMAND_QOS, ManagedNode, declare, run_node
+from mn_ros.node_common import COMMAND_QOS, ManagedNode, declare, node_main
 
 
 class MirrorNode(ManagedNode):
@@ -28,9 +31,19 @@ class MirrorNode(ManagedNode):
                                "when the other one arrives (0 = never)", low=0.0, high=86400.0)
         self.latest: dict[str, tuple[object, int]] = {}   # kind -> (vector, receive ns)
         self.warned: set[str] = set()
-        self.pub_sim = self.create_publisher(Float32, T.SIMILARITY, COMMAND_QOS)
-        self.pub_match = self.create_publisher(Bool, T.MATCH, COMMAND_QOS)
+        self.pub_sim = self.create_lifecycle_publisher(Float32, T.SIMILARITY, COMMAND_QOS)
+        self.pub_match = self.create_lifecycle_publisher(Bool, T.MATCH, COMMAND_QOS)
         self.create_subscription(Float32MultiArray, T.EMBEDDING, self._on_embedding, COMMAND_QOS)
+        # abstentions ("none"): the observer's verdict, the instruction the policy carries out
+        self.abstains = {"observer": False, "policy": False}
+        self.pub_verdict = self.create_lifecycle_publisher(String, T.VERDICT, COMMAND_QOS)
+        self.create_subscription(String, T.RECOGNIZED,
+                                 lambda m: self._on_side("observer", m), COMMAND_QOS)
+        self.create_subscription(String, T.INSTRUCTION,
+                                 lambda m: self._on_side("policy", m), COMMAND_QOS)
+
+    def unload(self) -> None:
+        self.latest.clear()   # nothing heavy: cleanup forgets the embeddings seen
 
     def _on_embedding(self, msg: Float32MultiArray) -> None:
         if not self.accept("embedding"):
@@ -38,7 +51,7 @@ class MirrorNode(ManagedNode):
         try:
             kind, source, z = cv.msg_to_embedding(msg)
         except cv.ConversionError as e:
-            self.get_logger().warning(f"embedding dropped: {e}")
+            self.command_rejected("embedding", str(e), f"embedding dropped: {e}")
             return
         if kind not in cv.ALIGNED_KINDS:
             if source not in self.warned:
@@ -49,20 +62,39 @@ class MirrorNode(ManagedNode):
             return
         now = self.now_ns()
         self.latest[kind] = (z, now)
+        self._compare(kind, now)
+
+    def _on_side(self, side: str, msg: String) -> None:
+        """The observer's recognized instruction / the policy's instruction: 'none' abstains.
+        A change re-publishes the verdict for the embeddings held."""
+        if not self.accept(f"{side} instruction"):
+            return
+        abstains = msg.data.strip() == T.NONE
+        if abstains != self.abstains[side]:
+            self.abstains[side] = abstains
+            if "z_u" in self.latest:
+                self._compare("z_u", self.now_ns())
+
+    def _compare(self, kind: str, now: int) -> None:
+        z = self.latest[kind][0]
         other = self.latest.get("z_e" if kind == "z_u" else "z_u")
         if other is None or (self.max_age > 0 and now - other[1] > self.max_age * 1e9):
             return
         try:
-            s = cv.cosine(z, other[0])
+            with self.decision():
+                s = cv.cosine(z, other[0])
         except cv.ConversionError as e:
             self.get_logger().warning(f"cannot compare z_u and z_e: {e}")
             return
+        unknown = any(self.abstains.values())
         self.pub_sim.publish(Float32(data=s))
-        self.pub_match.publish(Bool(data=s >= self.threshold))
+        self.pub_match.publish(Bool(data=(not unknown) and s >= self.threshold))
+        self.pub_verdict.publish(String(data="unknown" if unknown else
+                                        "match" if s >= self.threshold else "mismatch"))
 
 
 def main(args=None) -> None:
-    sys.exit(run_node(MirrorNode, args))
+    node_main(MirrorNode, args)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,9 @@
 """player node: publishes a demonstration (mp4, episode folder or ROS 2 bag) as rgb8 images.
 
-Frames go out on ``topic`` (default ``video``, sensor-data QoS) at the source's own timing
-(or ``rate_hz``), stamped with the time they are sent. It first waits for
+Frames go out on ``topic`` (default ``video``, reliable image QoS) at the source's own timing
+(or ``rate_hz``), each stamped with its time in the video (playback start + the frame's time:
+a player slowed down by a busy machine does not stretch the stamps). Bags of any camera
+encoding (raw or jpeg/png compressed) are played as rgb8. It first waits for
 ``wait_for_subscribers`` subscribers (at most ``wait_timeout_s``), then plays once (or loops)
 and exits. `mn play <source>` runs it.
 
@@ -9,17 +11,15 @@ and exits. `mn play <source>` runs it.
 """
 from __future__ import annotations
 
-import sys
 
 from sensor_msgs.msg import Image
 
 from mn_ros import conversions as cv
-from mn_ros.node_common import SENSOR_QOS, ManagedNode, declare, run_node
+from mn_ros.node_common import IMAGE_QOS, ManagedNode, declare, node_main
 
 
 class PlayerNode(ManagedNode):
-    configure_in_thread = False   # reading a demo is quick; the timer is made in the executor
-
+    """A managed node: configure reads the demonstration, activation plays it."""
     def __init__(self):
         super().__init__("player")
         p = lambda *a, **k: declare(self, *a, **k)   # noqa: E731
@@ -40,19 +40,30 @@ class PlayerNode(ManagedNode):
         self.settle = p("settle_s", 0.5, "wait this long after they are matched: a subscriber "
                         "may see the player later than the player sees it, and best-effort "
                         "frames sent before that are lost", low=0.0, high=60.0)
-        self.pub = self.create_publisher(Image, self.topic, SENSOR_QOS)
+        self.pub = self.create_lifecycle_publisher(Image, self.topic, IMAGE_QOS)
         self.demo, self.index, self.t0, self.finished = None, 0, None, None
         self.timer = None
 
-    def on_configure(self) -> None:
+    def load(self) -> None:
         from mn_ros.demo_source import load_demo
         demo = load_demo(self.source, camera=self.camera, bag_topic=self.bag_topic)
         if self.rate > 0:
             demo.times = [i / self.rate for i in range(len(demo.frames))]
         self.get_logger().info(f"{demo.description}: {len(demo.frames)} frames at "
                                f"{demo.rate:.1f} Hz on {self.pub.topic_name}")
-        self.demo, self.waited = demo, self.now_ns()
+        self.demo = demo
+
+    def started(self) -> None:
+        self.index, self.t0, self.finished, self.waited = 0, None, None, self.now_ns()
         self.timer = self.create_timer(0.002, self._tick)
+
+    def stopped(self) -> None:
+        self.unload()
+
+    def unload(self) -> None:
+        if self.timer is not None:
+            self.destroy_timer(self.timer)
+            self.timer = None
 
     def _tick(self) -> None:
         now = self.now_ns()
@@ -64,7 +75,8 @@ class PlayerNode(ManagedNode):
         # publish every frame that is due (catches up if a tick came late)
         while self.index < len(self.demo.frames) and \
                 now - self.t0 >= self.demo.times[self.index] * 1e9:
-            self.pub.publish(cv.image_to_msg(self.demo.frames[self.index], "rgb8", self.now_ns(),
+            stamp = self.t0 + round(self.demo.times[self.index] * 1e9)   # the video's own time
+            self.pub.publish(cv.image_to_msg(self.demo.frames[self.index], "rgb8", stamp,
                                              f"{self.camera or 'video'}_optical"))
             self.index += 1
         if self.index < len(self.demo.frames):
@@ -80,7 +92,7 @@ class PlayerNode(ManagedNode):
 
 
 def main(args=None) -> None:
-    sys.exit(run_node(PlayerNode, args))
+    node_main(PlayerNode, args)
 
 
 if __name__ == "__main__":

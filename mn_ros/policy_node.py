@@ -7,13 +7,13 @@ its stamp is the observation's), and its embedding on the shared ``embedding`` t
 when the checkpoint has an alignment head, else the raw feature e (labelled so). It acts once
 per observation until the status says done or ``max_steps`` targets were sent. Observations
 with an invalid part (wrong encoding or size, NaN) and unknown or empty instructions are logged
-and produce no motion.
+(payloads cut short), counted on ``/diagnostics`` and produce no motion. A managed node
+(mn_ros/node_common.py): the checkpoint is loaded on configure and freed on cleanup.
 
     python -m mn_ros.policy_node --ros-args -r __ns:=/mn -p checkpoint:=runs/mn
 """
 from __future__ import annotations
 
-import sys
 
 from geometry_msgs.msg import PoseStamped
 from sensor_msgs.msg import CameraInfo, Image, JointState
@@ -22,7 +22,7 @@ from std_msgs.msg import Bool, Float32MultiArray, String
 from mn_ros import conversions as cv
 from mn_ros import topics as T
 from mn_ros.node_common import (COMMAND_QOS, LATCHED_QOS, SENSOR_QOS, ManagedNode, declare,
-                                declare_checkpoint, log_loaded, run_node)
+                                declare_checkpoint, log_loaded, node_main, short)
 from mn_ros.observation_sync import ObservationSync, camera_part
 from mn_sim.types import CAMERAS, OPTIONAL_CAMERAS
 
@@ -48,10 +48,11 @@ class PolicyNode(ManagedNode):
         self.instruction, self.steps = "", 0
         self.latest = None     # (stamp, observation): the newest complete observation
         self.used = -1         # newest stamp acted on (or seen done): never act on it again
-        self.pub_grip = self.create_publisher(Bool, T.GRIPPER_COMMAND, COMMAND_QOS)
-        self.pub_ignore = self.create_publisher(Bool, T.IGNORE_COLLISIONS, COMMAND_QOS)
-        self.pub_target = self.create_publisher(PoseStamped, T.TARGET_POSE, COMMAND_QOS)
-        self.pub_emb = self.create_publisher(Float32MultiArray, T.EMBEDDING, COMMAND_QOS)
+        pub = self.create_lifecycle_publisher   # silent unless active
+        self.pub_grip = pub(Bool, T.GRIPPER_COMMAND, COMMAND_QOS)
+        self.pub_ignore = pub(Bool, T.IGNORE_COLLISIONS, COMMAND_QOS)
+        self.pub_target = pub(PoseStamped, T.TARGET_POSE, COMMAND_QOS)
+        self.pub_emb = pub(Float32MultiArray, T.EMBEDDING, COMMAND_QOS)
         sub = self._subscribe
         for cam in self.cameras:
             sub(Image, T.camera_image(cam), SENSOR_QOS, camera_part(cam, "image"),
@@ -68,7 +69,7 @@ class PolicyNode(ManagedNode):
         self.create_subscription(String, T.TASK_STATUS, self._on_status, LATCHED_QOS)
         self.create_subscription(String, T.INSTRUCTION, self._on_instruction, COMMAND_QOS)
 
-    def on_configure(self) -> None:
+    def load(self) -> None:
         from mn_ros.inference import PolicyRunner
         runner = PolicyRunner(self.checkpoint, threads=self.threads)
         missing = [c for c in runner.cameras if c not in self.cameras]
@@ -78,6 +79,13 @@ class PolicyNode(ManagedNode):
         self.runner = runner
         log_loaded(self, runner, "policy feature", "e",
                    f"{len(runner.instructions)} instructions")
+
+    def unload(self) -> None:
+        self.runner, self.latest, self.instruction, self.steps = None, None, "", 0
+        self.sync = ObservationSync(self.cameras)
+
+    def stopped(self) -> None:
+        self.instruction = ""   # deactivated: the running instruction ends here
 
     # ---------------------------------------------------------------- inputs
     def _subscribe(self, cls, topic, qos, part, convert) -> None:
@@ -89,7 +97,9 @@ class PolicyNode(ManagedNode):
                 obs = self.sync.add(stamp, part, convert(msg))
             except ValueError as e:   # ConversionError or a mismatch between parts
                 self.sync.reject(stamp, str(e))
-                self.get_logger().warning(f"observation {stamp} rejected ({topic}): {e}")
+                self.frames_dropped += 1
+                self.get_logger().warning(f"observation {stamp} rejected ({topic}): "
+                                          f"{short(str(e))}")
                 return
             self._on_observation(stamp, obs)
         self.create_subscription(cls, topic, callback, qos)
@@ -102,18 +112,19 @@ class PolicyNode(ManagedNode):
             self._on_observation(status["stamp_ns"],
                                  self.sync.add(status["stamp_ns"], "status", status))
         except (ValueError, TypeError) as e:
-            self.get_logger().warning(f"task status rejected: {e}")
+            self.get_logger().warning(f"task status rejected: {short(str(e))}")
 
     def _on_instruction(self, msg: String) -> None:
-        if not self.accept(f"instruction {msg.data!r}"):
+        if not self.accept(f"instruction {short(msg.data)!r}"):
             return
         try:
             self.instruction = self.runner.check_instruction(msg.data, self.allow_unknown)
         except ValueError as e:
-            self.get_logger().error(f"instruction rejected, no motion: {e}")
+            self.command_rejected("instruction", str(e),
+                                  f"instruction rejected, no motion: {short(str(e))}")
             return
         self.steps = 0
-        self.get_logger().info(f"instruction: {self.instruction!r}")
+        self.get_logger().info(f"instruction: {short(self.instruction)!r}")
         if self.latest is not None:
             self._act(*self.latest)
 
@@ -142,7 +153,8 @@ class PolicyNode(ManagedNode):
             self.instruction = ""
             return
         self.used = stamp
-        action, emb, kind = self.runner.act(obs, self.instruction)
+        with self.decision():
+            action, emb, kind = self.runner.act(obs, self.instruction)
         self.steps += 1
         self.pub_grip.publish(Bool(data=bool(action[7] > 0.5)))
         self.pub_ignore.publish(Bool(data=bool(action[8] > 0.5)))
@@ -159,7 +171,7 @@ def _joints(msg) -> dict:
 
 
 def main(args=None) -> None:
-    sys.exit(run_node(PolicyNode, args))
+    node_main(PolicyNode, args)
 
 
 if __name__ == "__main__":

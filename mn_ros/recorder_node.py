@@ -4,7 +4,8 @@ Each topic in ``topics`` is subscribed as soon as it appears in the graph (its t
 come from its publishers) and its serialized messages are written as they arrive, so no message
 is decoded. With ``split_episodes`` every sim episode (``task_status`` 'episode') gets its own
 bag ``<bag>/episode<k>_<time>``; otherwise one bag per run ``<bag>/mn_<time>``. A bag is written
-under a hidden temporary name and renamed when complete. `mn play <bag>` replays its video.
+in a hidden temporary folder and moved to its name when complete (also on Ctrl-C); its
+storage file is ``<name>.mcap``. `mn play <bag>` replays its video.
 
     python -m mn_ros.recorder_node --ros-args -r __ns:=/mn -p bag:=bags
 """
@@ -14,18 +15,19 @@ import importlib
 import json
 import os
 import shutil
-import sys
 import time
 from pathlib import Path
 
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 
 from mn_ros import topics as T
-from mn_ros.node_common import ManagedNode, declare, run_node
+from mn_ros.node_common import ManagedNode, declare, node_main
 
 
 class RecorderNode(ManagedNode):
-    configure_in_thread = False
+    """A managed node: configure opens the type store (and the bag without split_episodes),
+    messages are written only while active, cleanup / shutdown / Ctrl-C finish the bag (its
+    metadata.yaml) and rename it to its final name."""
 
     def __init__(self):
         super().__init__("recorder")
@@ -41,15 +43,22 @@ class RecorderNode(ManagedNode):
         self.episode = None
         self.counts: dict[str, int] = {}
         self.waiting = 0   # messages dropped before the first episode (split_episodes)
+        self.discover_timer = None
 
-    def on_configure(self) -> None:
+    def load(self) -> None:
         from rosbags.typesys import Stores, get_typestore
         self.typestore = get_typestore(Stores.ROS2_KILTED)
         self.folder.mkdir(parents=True, exist_ok=True)
         if not self.split:
             self._open(f"mn_{time.strftime('%Y%m%d_%H%M%S')}")
-        self.create_timer(0.5, self._discover)
+        self.discover_timer = self.create_timer(0.5, self._discover)
         self._discover()
+
+    def unload(self) -> None:
+        self._close()
+        if self.discover_timer is not None:
+            self.destroy_timer(self.discover_timer)
+            self.discover_timer = None
 
     # ---------------------------------------------------------------- subscriptions
     def _discover(self) -> None:
@@ -107,8 +116,12 @@ class RecorderNode(ManagedNode):
     def _open(self, name: str) -> None:
         from rosbags.rosbag2 import StoragePlugin, Writer
         self.final = self.folder / name
-        self.tmp = self.folder / f".{name}.tmp-{os.getpid()}"
-        shutil.rmtree(self.tmp, ignore_errors=True)
+        # written as <bag>/.<name>.tmp-<pid>/<name> (its storage file is named after that last
+        # part: <name>.mcap) and moved to <bag>/<name> when complete
+        scratch = self.folder / f".{name}.tmp-{os.getpid()}"
+        shutil.rmtree(scratch, ignore_errors=True)
+        scratch.mkdir()
+        self.tmp = scratch / name
         plugin = StoragePlugin.MCAP if self.storage == "mcap" else StoragePlugin.SQLITE3
         self.writer = Writer(self.tmp, version=9, storage_plugin=plugin)
         self.writer.open()
@@ -121,15 +134,14 @@ class RecorderNode(ManagedNode):
         self.writer.close()
         self.writer = None
         os.replace(self.tmp, self.final)
+        self.tmp.parent.rmdir()
         total = sum(self.counts.values())
         self.get_logger().info(f"wrote {self.final} ({total} messages)")
 
-    def close(self) -> None:
-        self._close()
 
 
 def main(args=None) -> None:
-    sys.exit(run_node(RecorderNode, args))
+    node_main(RecorderNode, args)
 
 
 if __name__ == "__main__":

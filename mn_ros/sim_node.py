@@ -5,14 +5,15 @@ gripper pose and state, all with one stamp) and the task status; while the arm m
 the observer camera on ``video`` (image size: what the observer watches) and on
 ``video/display`` (256 px, for people). A ``target_pose`` runs one env.step with the last
 ``gripper_command`` / ``ignore_collisions``; targets with NaN, a non-unit quaternion, another
-frame or a position outside ``workspace_bounds`` are logged and not executed. See
-mn_ros/topics.py for the names and types.
+frame or a position outside ``workspace_bounds``, and bad resets, are logged, counted on
+``/diagnostics`` and set ``last_rejection`` on ``task_status``; they are not executed. A managed
+node (mn_ros/node_common.py): the simulator is built on configure, closed on cleanup, and
+nothing is published unless active. See mn_ros/topics.py for the names and types.
 
     python -m mn_ros.sim_node --ros-args -r __ns:=/mn -p task:=open_drawer
 """
 from __future__ import annotations
 
-import sys
 
 from geometry_msgs.msg import PoseStamped
 from sensor_msgs.msg import CameraInfo, Image, JointState
@@ -21,13 +22,15 @@ from std_srvs.srv import Trigger
 
 from mn_ros import conversions as cv
 from mn_ros import topics as T
-from mn_ros.node_common import COMMAND_QOS, LATCHED_QOS, SENSOR_QOS, ManagedNode, declare, run_node
+from mn_ros.node_common import (COMMAND_QOS, IMAGE_QOS, LATCHED_QOS, SENSOR_QOS, ManagedNode,
+                                declare, node_main, short)
 from mn_sim.scene import WORKSPACE_BOUNDS
 from mn_sim.types import CAMERAS, DISPLAY_SIZE, OBSERVER_CAMERA, OPTIONAL_CAMERAS
 
 
 class SimNode(ManagedNode):
-    configure_in_thread = False   # the renderer's OpenGL context belongs to the executor thread
+    """The simulator is built in ``load`` (configure), in the executor thread, which the
+    renderer's OpenGL context belongs to."""
 
     def __init__(self):
         super().__init__("sim")
@@ -68,7 +71,7 @@ class SimNode(ManagedNode):
                              "z_min, x_max, y_max, z_max] with each minimum below its maximum")
         self.frame_id = p("frame_id", cv.WORLD_FRAME, "frame of all poses")
         self.env = None
-        self.episode, self.rejected, self.status = -1, 0, {}
+        self.episode, self.rejected_targets, self.status = -1, 0, {}
         self.gripper_open, self.ignore_collisions = True, True
         self.pending = None          # (pose7, receive time ns): executed on the next tick
         self.last_obs_msgs: list = []
@@ -79,10 +82,11 @@ class SimNode(ManagedNode):
                         (T.camera_depth(cam), Image, SENSOR_QOS),
                         (T.camera_info(cam), CameraInfo, SENSOR_QOS),
                         (T.camera_pose(cam), PoseStamped, COMMAND_QOS)]
-        self.pubs = {topic: self.create_publisher(cls, topic, qos) for topic, cls, qos in outputs}
-        self.status_pub = self.create_publisher(String, T.TASK_STATUS, LATCHED_QOS)
-        self.video_pub = self.create_publisher(Image, T.VIDEO, SENSOR_QOS)
-        self.display_pub = self.create_publisher(Image, T.VIDEO_DISPLAY, SENSOR_QOS)
+        pub = self.create_lifecycle_publisher   # silent unless active
+        self.pubs = {topic: pub(cls, topic, qos) for topic, cls, qos in outputs}
+        self.status_pub = pub(String, T.TASK_STATUS, LATCHED_QOS)
+        self.video_pub = pub(Image, T.VIDEO, IMAGE_QOS)   # reliable: what the observer takes
+        self.display_pub = pub(Image, T.VIDEO_DISPLAY, SENSOR_QOS)
         self.create_subscription(Bool, T.GRIPPER_COMMAND, self._on_gripper, COMMAND_QOS)
         self.create_subscription(Bool, T.IGNORE_COLLISIONS, self._on_ignore, COMMAND_QOS)
         self.create_subscription(PoseStamped, T.TARGET_POSE, self._on_target, COMMAND_QOS)
@@ -91,12 +95,26 @@ class SimNode(ManagedNode):
         self.create_timer(0.02, self._tick)
         self._last_publish = 0
 
-    # ---------------------------------------------------------------- configure / reset
-    def on_configure(self) -> None:
+    # ---------------------------------------------------------------- lifecycle / reset
+    def load(self) -> None:
         from mn_sim import make_env
         self.env = make_env(self.backend, image_size=self.image_size, cameras=self.cameras,
                             max_steps=self.max_steps)
         self.reset()
+
+    def unload(self) -> None:
+        if self.env is not None:
+            self.env.close()
+        self.env, self.pending, self.last_obs_msgs = None, None, []
+        self.episode, self.status = -1, {}   # configured again: episodes count from 0
+
+    def started(self) -> None:
+        if self.last_obs_msgs:   # the observation of the reset made while configuring
+            self._send(self.last_obs_msgs)
+
+    def diagnostic_values(self) -> dict:
+        return {"episode": self.status.get("episode", ""), "step": self.status.get("step", ""),
+                "task": self.status.get("task", "")}
 
     def reset(self, task: str | None = None, variation: int | None = None,
               seed: int | None = None) -> None:
@@ -110,7 +128,8 @@ class SimNode(ManagedNode):
         self.status = {"task": task, "variation": info["variation"], "episode": self.episode,
                        "instruction": info["descriptions"][0],
                        "descriptions": list(info["descriptions"]), "seed": seed, "step": 0,
-                       "done": False, "success": False, "failure_reason": ""}
+                       "done": False, "success": False, "failure_reason": "",
+                       "rejected_commands": self.rejected, "last_rejection": None}
         self.get_logger().info(f"episode {self.episode}: {task} variation {variation} seed "
                                f"{seed}: {info['descriptions'][0]!r}")
         self.publish_observation(obs)
@@ -122,7 +141,8 @@ class SimNode(ManagedNode):
         try:
             self.reset()
         except (ValueError, KeyError) as e:
-            response.success, response.message = False, str(e)
+            self._reject("reset", str(e))
+            response.success, response.message = False, short(str(e))
             return response
         response.success, response.message = True, self.status["instruction"]
         return response
@@ -134,7 +154,7 @@ class SimNode(ManagedNode):
             d = cv.msg_to_json(msg)
             self.reset(d.get("task"), d.get("variation"), d.get("seed"))
         except (ValueError, KeyError, TypeError) as e:
-            self.get_logger().error(f"reset {msg.data!r} rejected: {e}")
+            self._reject("reset", str(e), f"reset {short(msg.data)!r} rejected: {short(str(e))}")
 
     # ---------------------------------------------------------------- commands
     def _on_gripper(self, msg: Bool) -> None:
@@ -143,11 +163,19 @@ class SimNode(ManagedNode):
     def _on_ignore(self, msg: Bool) -> None:
         self.ignore_collisions = bool(msg.data)
 
-    def _reject(self, why: str) -> None:
-        self.rejected += 1
-        self.get_logger().warning(f"target rejected, not executed: {why}")
-        self.status["rejected_targets"] = self.rejected
-        self.status_pub.publish(cv.json_msg(self.status))
+    def _reject(self, command: str, why: str, log: str | None = None) -> None:
+        """Count, log and show on task_status (last_rejection) a command not carried out."""
+        self.command_rejected(command, why, log)
+        if command == "target_pose":
+            self.rejected_targets += 1
+            self.status["rejected_targets"] = self.rejected_targets
+        self.status.update(rejected_commands=self.rejected, last_rejection={
+            "command": command, "reason": short(why), "stamp_ns": self.now_ns()})
+        if self.status.get("episode", -1) >= 0:
+            self.status_pub.publish(cv.json_msg(self.status))
+
+    def _reject_target(self, why: str) -> None:
+        self._reject("target_pose", why, f"target rejected, not executed: {short(why)}")
 
     def _on_target(self, msg) -> None:
         if not self.accept("target pose"):
@@ -155,12 +183,13 @@ class SimNode(ManagedNode):
         try:
             pose = cv.msg_to_pose(msg, frame_id=self.frame_id)
         except cv.ConversionError as e:
-            return self._reject(str(e))
+            return self._reject_target(str(e))
         if not cv.in_bounds(pose[:3], self.bounds):
-            return self._reject(f"position {pose[:3].round(3).tolist()} is outside the workspace "
-                                f"{self.bounds}")
+            return self._reject_target(f"position {pose[:3].round(3).tolist()} is outside the "
+                                       f"workspace {self.bounds}")
         if self.env.done:
-            return self._reject("the episode is over: reset first (topic 'reset' or ~/reset)")
+            return self._reject_target("the episode is over: reset first (topic 'reset' or "
+                                       "~/reset)")
         self.pending = (pose, self.now_ns())
 
     def _tick(self) -> None:
@@ -181,7 +210,8 @@ class SimNode(ManagedNode):
         if streaming:
             sim.start_recording(1.0 / self.video_rate, self._stream_frame)
         try:
-            obs, _, terminated, truncated, info = self.env.step(action)
+            with self.decision():
+                obs, _, terminated, truncated, info = self.env.step(action)
         finally:
             if streaming:
                 sim.start_recording(None, None)
@@ -233,18 +263,13 @@ class SimNode(ManagedNode):
         self.status_pub.publish(cv.json_msg(self.status))
         self._last_publish = self.now_ns()
 
-    def close(self) -> None:
-        if self.env is not None:
-            self.env.close()
-            self.env = None
-
 
 def _pose_msg(pose7, ns: int, frame: str):
     return cv.pose_to_msg(pose7[:3], pose7[3:7], ns, frame)
 
 
 def main(args=None) -> None:
-    sys.exit(run_node(SimNode, args))
+    node_main(SimNode, args)
 
 
 if __name__ == "__main__":

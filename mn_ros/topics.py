@@ -10,7 +10,8 @@ Published by the sim node, all with one header stamp per observation:
     gripper_pose               geometry_msgs/PoseStamped, the gripper (TCP) in world
     gripper_state              std_msgs/Bool, True = open
     task_status                std_msgs/String JSON (latched): task, variation, instruction,
-                               episode, step, done, success, failure_reason, stamp_ns
+                               episode, step, done, success, failure_reason, stamp_ns,
+                               rejected_commands, last_rejection {command, reason, stamp_ns}
     video                      sensor_msgs/Image rgb8: observer camera (image size, what the
                                observer watches) after each step and while the arm moves
     video/display              the same frames at 256x256, for people (display_size; 0 = off)
@@ -22,11 +23,17 @@ Commands (reliable QoS):
     instruction                std_msgs/String: what the policy should do
 Embeddings and recognition:
     embedding                  std_msgs/Float32MultiArray, label '<z_u|z_e|u|e>@<source>'
-    observer/instruction       std_msgs/String: the recognized instruction
+    observer/instruction       std_msgs/String: the recognized instruction, or 'none'
     observer/scores            std_msgs/String JSON: top-k (instruction, score)
     mirror/similarity          std_msgs/Float32: cosine(z_u, z_e)
-    mirror/match               std_msgs/Bool: similarity >= threshold
-Per node (private): ~/state (String, latched), ~/configure (Trigger); sim: ~/reset (Trigger).
+    mirror/match               std_msgs/Bool: similarity >= threshold (False when unknown)
+    mirror/verdict             std_msgs/String: match | mismatch | unknown (either side 'none')
+Diagnostics (absolute name, every node):
+    /diagnostics               diagnostic_msgs/DiagnosticArray: state, decision latency, frames
+                               dropped, commands rejected and the last reason (1 Hz + on change)
+Per node (private): the standard lifecycle services (~/change_state, ~/get_state,
+~/get_available_states, ~/get_available_transitions) and ~/transition_event; ~/state (String,
+latched: the lifecycle state, or 'failed: <why>'); sim and observer: ~/reset (Trigger).
 """
 from __future__ import annotations
 
@@ -48,8 +55,12 @@ RECOGNIZED = "observer/instruction"
 SCORES = "observer/scores"
 SIMILARITY = "mirror/similarity"
 MATCH = "mirror/match"
+VERDICT = "mirror/verdict"
+NONE = "none"   # the observer's answer when no known instruction is carried out (open set)
 STATE = "~/state"
-CONFIGURE = "~/configure"
+DIAGNOSTICS = "/diagnostics"
+CHANGE_STATE = "~/change_state"      # lifecycle_msgs/srv/ChangeState (standard lifecycle)
+GET_STATE = "~/get_state"            # lifecycle_msgs/srv/GetState
 SIM_RESET_SERVICE = "~/reset"
 
 

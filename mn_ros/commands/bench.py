@@ -1,20 +1,25 @@
-"""`mn bench sim|train|ros`: benchmarks that print numbers (and ratios measured in the same run).
+"""`mn bench sim|train|ros|camera`: benchmarks that print numbers (and ratios measured in the same
+run).
 
     mn bench sim [--json] [--tasks open_drawer,...] [--episodes-per-task 4]
     mn bench sim --per-task --tasks all [--json]   # collection episodes/min of each task
     mn bench ros [--json] [--checkpoint RUN] [--trials 100]
     mn bench train [--json] [--steps 5] [--latency-reps 20]
+    mn bench camera [--json] [--checkpoint RUN] [--duration 60] [--rate 30] [--qos both]
+        [--out docs/results/speed/bench_camera.json]   # camera streams to an observer node
 """
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 
-HELP = "benchmarks that print numbers (mn bench sim|train|ros)"
+HELP = "benchmarks that print numbers (mn bench sim|train|ros|camera)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("what", choices=["sim", "train", "ros"], help="which benchmark")
+    parser.add_argument("what", choices=["sim", "train", "ros", "camera"],
+                        help="which benchmark")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--tasks", default="open_drawer,turn_tap,push_buttons,stack_blocks",
                         help="tasks used for the collection rate (those that exist are used)")
@@ -31,9 +36,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", default=None,
                         help="ros: mn checkpoint or run folder (default: a tiny untrained one)")
     parser.add_argument("--trials", type=int, default=100, help="ros: trials per latency")
+    parser.add_argument("--duration", type=float, default=60.0,
+                        help="camera: seconds per stream (640x480 rgb8, 1280x720 jpeg)")
+    parser.add_argument("--rate", type=float, default=30.0, help="camera: frames per second")
+    parser.add_argument("--qos", choices=["reliable", "best_effort", "both"], default="both",
+                        help="camera: the observer's image QoS to measure (default both)")
+    parser.add_argument("--out", default="", help="camera: also write the JSON to this file")
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.what == "camera":
+        from mn_ros.bench_ros import report_camera
+        if args.duration <= 0 or args.rate <= 0:
+            print("mn bench camera: --duration and --rate must be > 0", file=sys.stderr)
+            return 2
+        return report_camera(args.checkpoint, args.duration, args.rate, args.qos, args.json,
+                             args.out)
     if args.what == "ros":
         from mn_ros.bench_ros import report
         return report(args.checkpoint, args.trials, args.json)

@@ -195,12 +195,26 @@ class Client:
         self.spin_until(lambda: sub.get_publisher_count() >= n, timeout,
                         f"{n} publisher(s) of {sub.topic_name}")
 
-    def call(self, srv_type, name: str, timeout: float = 30.0):
+    def call(self, srv_type, name: str, timeout: float = 30.0, request=None):
         cli = self.node.create_client(srv_type, name)
         self.spin_until(cli.service_is_ready, timeout, f"service {name}")
-        future = cli.call_async(srv_type.Request())
+        future = cli.call_async(srv_type.Request() if request is None else request)
         self.spin_until(future.done, timeout, f"reply of {name}")
+        self.node.destroy_client(cli)
         return future.result()
+
+    def transition(self, node: str, label: str, timeout: float = 120.0) -> bool:
+        """A standard lifecycle transition ('configure', 'activate', 'deactivate', 'cleanup',
+        'shutdown') of ``node`` (its full name) over ~/change_state; True on success."""
+        from lifecycle_msgs.srv import ChangeState
+        req = ChangeState.Request()
+        req.transition.label = label
+        return self.call(ChangeState, f"{node}/change_state", timeout, req).success
+
+    def lifecycle_state(self, node: str, timeout: float = 30.0) -> str:
+        """The node's lifecycle state label over ~/get_state."""
+        from lifecycle_msgs.srv import GetState
+        return self.call(GetState, f"{node}/get_state", timeout).current_state.label
 
     def close(self) -> None:
         self.executor.shutdown()

@@ -194,3 +194,131 @@ def test_builders_accept_the_message_class_explicitly():
     msg = cv.image_to_msg(np.zeros((2, 2, 3), np.uint8), "rgb8", cls=FakeImage)
     assert isinstance(msg, FakeImage) and msg.step == 6
     assert cv.msg_to_image(msg).shape == (2, 2, 3)
+
+
+# ---------------------------------------------------------------------- any camera
+# Known pixels: pure red, green, blue, white, black and a grey, as each encoding lays them out.
+RGB = np.array([[[255, 0, 0], [0, 255, 0], [0, 0, 255]],
+                [[255, 255, 255], [0, 0, 0], [90, 90, 90]]], np.uint8)   # (2, 3, 3)
+
+
+def _raw(encoding: str, pixels: np.ndarray, width: int, step: int | None = None):
+    h = pixels.shape[0]
+    row = pixels.reshape(h, -1)
+    step = step or row.shape[1]
+    data = np.zeros((h, step), np.uint8)
+    data[:, :row.shape[1]] = row   # padding (if any) stays zero
+    return Image(height=h, width=width, encoding=encoding, step=step, data=data.tobytes())
+
+
+@pytest.mark.parametrize("encoding, layout", [
+    ("rgb8", lambda p: p),
+    ("bgr8", lambda p: p[..., ::-1]),
+    ("rgba8", lambda p: np.concatenate([p, np.full(p.shape[:2] + (1,), 7, np.uint8)], -1)),
+    ("bgra8", lambda p: np.concatenate([p[..., ::-1], np.full(p.shape[:2] + (1,), 200,
+                                                              np.uint8)], -1)),
+])
+def test_colour_encodings_decode_to_the_same_rgb(encoding, layout):
+    out = cv.image_msg_to_rgb(_raw(encoding, layout(RGB), 3))
+    assert out.dtype == np.uint8 and out.shape == (2, 3, 3) and out.flags.writeable
+    np.testing.assert_array_equal(out, RGB)
+    # rows padded to a wider step (drivers align rows) read the same
+    padded = _raw(encoding, layout(RGB), 3, step=layout(RGB).shape[2] * 3 + 5)
+    np.testing.assert_array_equal(cv.image_msg_to_rgb(padded), RGB)
+
+
+def test_mono8_is_replicated_to_three_channels():
+    grey = np.array([[0, 77, 200], [255, 1, 128]], np.uint8)
+    out = cv.image_msg_to_rgb(_raw("mono8", grey, 3))
+    assert out.shape == (2, 3, 3)
+    for c in range(3):
+        np.testing.assert_array_equal(out[..., c], grey)
+
+
+# BT.601 video range, as OpenCV's YUV2RGB_UYVY/_YUY2 (what cv_bridge does): Y 16 black,
+# Y 235 white, (Y 81, U 90, V 240) red, (Y 145, U 54, V 34) green, (Y 41, U 240, V 110) blue.
+YUV_PAIRS = [  # two pixels each: (Y0, Y1, U, V) -> expected RGB of both
+    ((16, 235, 128, 128), [[0, 0, 0], [255, 255, 255]]),
+    ((81, 81, 90, 240), [[254, 0, 0], [254, 0, 0]]),
+    ((145, 145, 54, 34), [[0, 255, 0], [0, 255, 0]]),
+    ((41, 41, 240, 110), [[0, 0, 255], [0, 0, 255]]),
+]
+
+
+@pytest.mark.parametrize("encoding", ["yuv422", "uyvy", "yuv422_yuy2", "yuyv"])
+def test_yuv422_variants_decode_known_pixels(encoding):
+    y_first = encoding in ("yuv422_yuy2", "yuyv")
+    row = []
+    for (y0, y1, u, v), _ in YUV_PAIRS:
+        row += [y0, u, y1, v] if y_first else [u, y0, v, y1]
+    data = np.array([row, row], np.uint8)                         # 2 rows of 8 pixels
+    msg = Image(height=2, width=8, encoding=encoding, step=16, data=data.tobytes())
+    out = cv.image_msg_to_rgb(msg)
+    want = np.array([px for _, pair in YUV_PAIRS for px in pair], np.int16)   # (8, 3)
+    assert out.shape == (2, 8, 3)
+    for r in range(2):
+        assert np.abs(out[r].astype(np.int16) - want).max() <= 2, (out[r], want)
+    # the Y of the first and second pixel of a pair are not swapped: black then white
+    assert out[0, 0].max() <= 1 and out[0, 1].min() >= 254
+    with pytest.raises(cv.ConversionError, match="even width"):
+        cv.image_msg_to_rgb(Image(height=1, width=3, encoding=encoding, step=6,
+                                  data=bytes(6)))
+
+
+@pytest.mark.parametrize("encoding", ["16UC1", "32FC1", "bayer_rggb8", "rgb16", "nv21", ""])
+def test_other_encodings_are_refused_naming_what_to_send(encoding):
+    msg = Image(height=2, width=2, encoding=encoding, step=8, data=bytes(16))
+    with pytest.raises(cv.ConversionError) as e:
+        cv.image_msg_to_rgb(msg)
+    text = str(e.value)
+    assert f"{encoding!r} is not a colour camera format" in text and "\n" not in text
+    assert "rgb8, bgr8, rgba8, bgra8, mono8, yuv422" in text and "CompressedImage" in text
+
+
+def test_compressed_jpeg_and_png_decode_to_rgb():
+    from sensor_msgs.msg import CompressedImage
+    img = np.zeros((16, 24, 3), np.uint8)                  # four flat colour blocks
+    img[:8, :12], img[:8, 12:], img[8:, :12], img[8:, 12:] = \
+        (255, 0, 0), (0, 255, 0), (0, 0, 255), (200, 200, 200)
+    png = cv.compressed_to_msg(img, "png", stamp=7)
+    assert isinstance(png, CompressedImage) and png.format == "png"
+    np.testing.assert_array_equal(cv.compressed_msg_to_rgb(png), img)      # lossless
+    jpg = cv.compressed_to_msg(img, "jpeg", quality=95)
+    out = cv.compressed_msg_to_rgb(jpg)
+    assert out.shape == (16, 24, 3)
+    for (r, c), colour in (((3, 3), (255, 0, 0)), ((3, 20), (0, 255, 0)),
+                           ((12, 3), (0, 0, 255)), ((12, 20), (200, 200, 200))):
+        assert np.abs(out[r, c].astype(int) - colour).max() <= 12, (r, c, out[r, c])
+    # image_transport's format strings, and a grey png replicated to 3 channels
+    jpg.format = "bgr8; jpeg compressed bgr8"
+    np.testing.assert_array_equal(cv.compressed_msg_to_rgb(jpg), out)
+    import io
+
+    from PIL import Image as PILImage
+    buf = io.BytesIO()
+    PILImage.fromarray(np.array([[0, 128], [255, 9]], np.uint8)).save(buf, format="PNG")
+    grey = CompressedImage(format="mono8; png compressed mono8", data=buf.getvalue())
+    np.testing.assert_array_equal(cv.compressed_msg_to_rgb(grey)[..., 2],
+                                  [[0, 128], [255, 9]])
+
+
+@pytest.mark.parametrize("fmt, data, message", [
+    ("tiff", b"II*\x00", "format 'tiff' is not accepted; send jpeg or png"),
+    ("16UC1; compressedDepth png", b"x", "is a depth image"),
+    ("jpeg", b"", "has no data"),
+    ("jpeg", b"\xff\xd8 not really a jpeg", "cannot decode the jpeg image"),
+    ("png", "JPEG", "says png but holds JPEG"),
+])
+def test_bad_compressed_images_are_refused(fmt, data, message):
+    from sensor_msgs.msg import CompressedImage
+    if data == "JPEG":
+        data = cv.encode_compressed(np.zeros((4, 4, 3), np.uint8), "jpeg")
+    with pytest.raises(cv.ConversionError, match=message):
+        cv.compressed_msg_to_rgb(CompressedImage(format=fmt, data=data))
+
+
+def test_center_crop_square_keeps_the_middle():
+    wide = np.arange(4 * 8).reshape(4, 8, 1)
+    np.testing.assert_array_equal(cv.center_crop_square(wide), wide[:, 2:6])
+    tall = np.arange(9 * 4).reshape(9, 4, 1)
+    np.testing.assert_array_equal(cv.center_crop_square(tall), tall[2:6])

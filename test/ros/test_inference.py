@@ -78,3 +78,30 @@ def test_runners_refuse_bad_checkpoints(tiny_checkpoints, tmp_path, runner, kind
     paths = dict(tiny_checkpoints, missing=tmp_path / "nope", **{"": ""})
     with pytest.raises(CheckpointError, match=message):
         getattr(inference, runner)(paths[kind])
+
+
+def test_recognizer_runner_applies_the_open_set_rule_of_its_checkpoint(tiny_checkpoints,
+                                                                       tmp_path):
+    """open_set.json beside the weights makes the runner answer 'none' below its threshold
+    (the ranking is still returned); without it, or with open_set=False, it always names one."""
+    import shutil
+
+    from mn_models.eval.open_set import OpenSetError, OpenSetRule, save_rule
+    from mn_ros.inference import RecognizerRunner
+    ck = tmp_path / "mn"
+    shutil.copytree(tiny_checkpoints["mn"], ck)
+    frames = np.random.default_rng(0).integers(0, 256, (12, 48, 48, 3), dtype=np.uint8)
+    plain = RecognizerRunner(ck).recognize(frames)
+    assert plain.open_set is None and not plain.abstained and plain.instruction in INSTRUCTIONS
+    save_rule(ck, OpenSetRule("top1", 2.0))                # no cosine reaches 2: always none
+    out = RecognizerRunner(ck).recognize(frames)
+    assert out.abstained and out.instruction == "none" and out.top_k == plain.top_k
+    assert out.open_set == {"statistic": "top1", "value": round(plain.top_k[0][1], 6),
+                            "threshold": 2.0}
+    assert RecognizerRunner(ck, open_set=False).recognize(frames).instruction == \
+        plain.instruction
+    save_rule(ck, OpenSetRule("margin", -1.0))             # every margin is >= 0: never none
+    assert RecognizerRunner(ck).recognize(frames).instruction == plain.instruction
+    (ck / "open_set.json").write_text("[]")
+    with pytest.raises(OpenSetError, match="run `mn calibrate` again"):
+        RecognizerRunner(ck)
