@@ -21,7 +21,7 @@ def sim(tmp_path_factory):
     from std_msgs.msg import Bool, String
 
     from mn_ros import topics as T
-    from mn_ros.node_common import COMMAND_QOS, LATCHED_QOS, SENSOR_QOS
+    from mn_ros.node_common import COMMAND_QOS, IMAGE_QOS, LATCHED_QOS, SENSOR_QOS
 
     tmp = tmp_path_factory.mktemp("sim")
     domain = new_domain_id()
@@ -38,7 +38,7 @@ def sim(tmp_path_factory):
     c.listen(PoseStamped, T.GRIPPER_POSE, COMMAND_QOS, "gripper_pose")
     c.listen(Bool, T.GRIPPER_STATE, COMMAND_QOS, "gripper_state")
     c.listen(String, T.TASK_STATUS, LATCHED_QOS, "status")
-    c.listen(Image, T.VIDEO, SENSOR_QOS, "video")
+    c.listen(Image, T.VIDEO, IMAGE_QOS, "video")
     c.target = c.node.create_publisher(PoseStamped, T.TARGET_POSE, COMMAND_QOS)
     c.gripper = c.node.create_publisher(Bool, T.GRIPPER_COMMAND, COMMAND_QOS)
     c.reset = c.node.create_publisher(String, T.RESET, COMMAND_QOS)
