@@ -138,8 +138,9 @@ def _monitor(results: Path) -> tuple[dict, str]:
     txt = "\n".join(lines) + (
         "\n\nAUROC for predicting a rollout's success (per seed with a bootstrap 95 % CI over "
         "its rollouts). The recognizer names the executed rollout as the instruction given in "
-        + ", ".join(f"{100 * r['all']:.1f} %" for r in rec) + " of rollouts (seed "
-        + ", ".join(map(str, seeds)) + ").\n")
+        + ", ".join(f"{100 * r['all']:.1f} % of rollouts (successes {100 * r['success']:.1f} %, "
+                    f"failures {100 * r['failure']:.1f} %)" for r in rec)
+        + " (seed " + ", ".join(map(str, seeds)) + ").\n")
     return out, txt
 
 
