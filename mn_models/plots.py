@@ -59,10 +59,16 @@ def plot_success_split(split: dict, path, title: str = "Alignment vs task succes
 
 
 def plot_tsne(y: np.ndarray, instruction_id: np.ndarray, modality: np.ndarray,
-              instructions: Sequence[str], path, title: str = "Shared space (t-SNE)"):
-    """Colour = instruction, marker = modality (o: z_u of videos, ^: z_e of the policy)."""
+              instructions: Sequence[str], path, title: str = "Shared space (t-SNE)",
+              groups: Sequence[str] | None = None):
+    """Colour = instruction (or, with ``groups`` — one label per instruction, e.g. its task —
+    the group), marker = modality (o: z_u of videos, ^: z_e of the policy)."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 5.5))
+    if groups is not None:          # recolour by group: instruction ids -> group ids
+        names = sorted(set(groups))
+        instruction_id = np.array([names.index(groups[int(i)]) for i in instruction_id])
+        instructions = names
     present = sorted(set(int(i) for i in instruction_id))
     cmap = plt.get_cmap("tab20" if len(present) > 10 else "tab10")
     markers = {"u": ("o", "recognizer z_u"), "e": ("^", "policy z_e")}

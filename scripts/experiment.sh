@@ -36,7 +36,7 @@ RES="${RES:-64}"                      # recognizer input (px): the tiny preset's
 EVAL_EPISODES="${EVAL_EPISODES:-25}"  # rollouts per task (evaluation seed 0), as the paper
 PROBE_STEPS="${PROBE_STEPS:-1000}"
 THREADS="${THREADS:-1}"               # per training process; two run at a time
-COMMON=(data="$DATA" threads="$THREADS" log_every=100 tasks=all)
+COMMON=(data="$DATA" threads="$THREADS" log_every=100 tasks=all keep_checkpoints=10)
 AU=(recognizer_overrides.image_size="$RES")
 
 log() { echo "[experiment $(date +%H:%M:%S)] $*" >&2; }
@@ -99,9 +99,13 @@ stage_seed() {
   local pid=$!
   train config/train/tiny_mn.yaml "$OUT/mn_s$s" "$s" "$STEPS" "${AU[@]}"
   wait "$pid"
-  for m in au ee mn; do
-    [ -f "$RESULTS/$dir/train_$m.jsonl" ] || keep "$OUT/${m}_s$s/metrics.jsonl" \
-        "$dir/train_$m.jsonl" 0 "mn train --config config/train/tiny_$m.yaml ${COMMON[*]} steps=$STEPS seed=$s"
+  for m in au ee mn; do             # the training curves, every 50th step (small files)
+    [ -f "$RESULTS/$dir/train_$m.jsonl" ] && continue
+    "$PY" -c 'import sys; r = open(sys.argv[1]).read().splitlines()
+print("\n".join(r[::50] + ([r[-1]] if (len(r) - 1) % 50 else [])))' \
+        "$OUT/${m}_s$s/metrics.jsonl" > "$OUT/${m}_s$s/metrics_every50.jsonl"
+    keep "$OUT/${m}_s$s/metrics_every50.jsonl" "$dir/train_$m.jsonl" 0 \
+        "mn train --config config/train/tiny_$m.yaml ${COMMON[*]} steps=$STEPS seed=$s (every 50th row)"
   done
   for m in au mn; do                 # Table 1: recognition of the held-out demonstrations
     have "$RESULTS/$dir/recognition_$m.json" && continue

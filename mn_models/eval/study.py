@@ -225,7 +225,19 @@ def report(results, readme=None) -> dict:
 
 
 def _figures(results: Path, t1: dict, t2: dict) -> None:
-    from mn_models.plots import plot_compare
+    from mn_models.plots import plot_compare, plot_tsne
+    tsne = results / "seed0" / "tsne_mn.json"
+    if tsne.exists():               # the shared space coloured by task (Fig. 6)
+        import numpy as np
+
+        from mn_sim.describe import canonical_instructions
+        from mn_sim.tasks.registry import task_names
+        p = json.loads(tsne.read_text())
+        task_of = {i: t for t, ins in canonical_instructions(task_names()).items() for i in ins}
+        plot_tsne(np.asarray(p["y"]), np.asarray(p["instruction_id"]), np.asarray(p["modality"]),
+                  p["instructions"], results / "tsne_mn_by_task.png",
+                  "Shared space of mn, seed 0 (t-SNE), coloured by task",
+                  groups=[task_of.get(i, "?") for i in p["instructions"]])
     for cmp, name, ylabel, labels in (
             (t1, "recognition_per_task.png", "top-1 recognition (%)", ("au", "mn")),
             (t2, "success_per_task.png", "success rate (%)", ("ee", "mn"))):
