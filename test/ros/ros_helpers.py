@@ -191,6 +191,22 @@ class Client:
         self.spin_until(lambda: pub.get_subscription_count() >= n, timeout,
                         f"{n} subscriber(s) of {pub.topic_name}")
 
+    def publish_until(self, publish, predicate, timeout: float = 30.0,
+                      what: str = "condition", every: float = 0.5) -> None:
+        """Call ``publish()`` again every ``every`` s until ``predicate()``. A publisher that
+        counts a subscriber may still be unknown to it (DDS discovery is not symmetric), so
+        one message sent right after ``wait_subscribers`` can be lost, even when reliable."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            publish()
+            step = min(end, time.monotonic() + every)
+            while time.monotonic() < step:
+                if predicate():
+                    return
+                self.executor.spin_once(timeout_sec=0.05)
+        if not predicate():
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
     def wait_publishers(self, sub, n: int = 1, timeout: float = 20.0) -> None:
         self.spin_until(lambda: sub.get_publisher_count() >= n, timeout,
                         f"{n} publisher(s) of {sub.topic_name}")

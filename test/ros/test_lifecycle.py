@@ -75,9 +75,11 @@ def test_sim_node_lifecycle_over_the_standard_services(tmp_path):
         assert diag(c, fqn)["loaded"] == "true"
         node.wait_log(r"episode 0: open_drawer", 5)   # the simulator exists and was reset
         c.wait_subscribers(target)
-        target.publish(cv.pose_to_msg([0.3, 0.0, 1.0], [0.0, 1.0, 0.0, 0.0]))
+        good = cv.pose_to_msg([0.3, 0.0, 1.0], [0.0, 1.0, 0.0, 0.0])
+        c.publish_until(lambda: target.publish(good),
+                        lambda: "dropping target pose: not active" in node.log(), 20,
+                        "the inactive node to drop the target")
         assert not quiet_for(c, out, 1.5), "published while inactive (republish is 0.2 s)"
-        node.wait_log(r"dropping target pose: not active", 5)
 
         assert c.transition(fqn, "activate")
         c.spin_until(lambda: c.inbox["status"] and c.inbox["joints"], 20, "observation")
@@ -151,10 +153,10 @@ def test_model_nodes_load_on_configure_serve_only_when_active_and_free_on_cleanu
         c.spin_until(lambda: diag(c, obs).get("loaded") == "true", 10, "observer loaded")
         c.wait_subscribers(video)
         c.wait_subscribers(emb, 1)   # the mirror
-        show()
-        pair()
+        c.publish_until(lambda: (show(), pair()),
+                        lambda: "dropping frame on video: not active" in observer.log(), 20,
+                        "the inactive observer to drop frames")
         assert not quiet_for(c, ["label", "similarity"], 1.5), "served while inactive"
-        observer.wait_log(r"dropping frame on video: not active", 5)
 
         for fqn in (obs, mir):
             assert c.transition(fqn, "activate"), fqn
