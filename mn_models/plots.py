@@ -5,6 +5,7 @@
     plot_tsne(y, instruction_id, modality, instructions, path)    Fig. 6
     plot_per_task(per_task, path, ylabel)   bars per task (Tables 1 and 2 at a glance)
     plot_roc(monitor_summary, path)         the success monitor's ROC curves
+    plot_curves(panels, path)               lines with CI bands (au vs mn over training steps)
 """
 from __future__ import annotations
 
@@ -137,4 +138,26 @@ def plot_compare(rows: dict, path, ylabel: str, labels: tuple[str, str], title: 
     ax.set(ylabel=ylabel, ylim=(0, 105), title=title)
     ax.legend(fontsize=8)
     ax.grid(axis="y", alpha=0.3)
+    return _save(fig, path)
+
+
+def plot_curves(panels: Sequence[dict], path, title: str = ""):
+    """Side-by-side panels of lines with shaded 95 % CI bands. Each panel:
+    {"title", "xlabel", "ylabel", "lines": {label: {"x": [...], "y": [...], "ci": [...]}}}
+    (ci: half-widths, 0 where one seed)."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 3.6), squeeze=False)
+    for ax, panel in zip(axes[0], panels):
+        for label, line in panel["lines"].items():
+            x, y = np.asarray(line["x"], float), np.asarray(line["y"], float)
+            ax.plot(x, y, "o-" if len(x) < 30 else "-", ms=3, label=label)
+            ci = np.asarray(line.get("ci") or np.zeros_like(y), float)
+            if ci.any():
+                ax.fill_between(x, y - ci, y + ci, alpha=0.2)
+        ax.set(title=panel.get("title", ""), xlabel=panel.get("xlabel", ""),
+               ylabel=panel.get("ylabel", ""))
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=10)
     return _save(fig, path)

@@ -10,6 +10,7 @@
 #   bash scripts/experiment.sh probe 0     # Observation 1: probe on frozen au/ee of seed 0
 #   SUCCESS_SPLIT=1 bash scripts/experiment.sh probe 0   # + Observation 2 (success vs failure)
 #   bash scripts/experiment.sh ablation tau_0.2 0        # Table 3, one row and seed
+#   bash scripts/experiment.sh curve 1     # recognition at every kept checkpoint, au vs mn
 #   bash scripts/experiment.sh report      # Tables 1-2, paired differences, figures
 #
 # Runs (datasets, checkpoints) go to $OUT (runs/study); the small result files each stage
@@ -207,11 +208,41 @@ stage_probe() {   # Observation 1 (and 2 with SUCCESS_SPLIT=1) on the frozen au/
   done
 }
 
+stage_curve() {   # held-out recognition at every kept checkpoint of au and mn of a seed
+  local s=$1 t0=$SECONDS; local dir="seed$s"
+  have "$RESULTS/$dir/curve_recognition.json" && return
+  trained "$OUT/au_s$s" "$STEPS" && trained "$OUT/mn_s$s" "$STEPS" || stage_seed "$s"
+  local m ck step
+  for m in au mn; do
+    for ck in "$OUT/${m}_s$s"/checkpoints/step_*; do
+      step=$((10#${ck##*_}))
+      [ -f "$OUT/eval/curve_${m}_s${s}/step_$step/results.json" ] && continue
+      log "curve: $m seed $s step $step"
+      "$MN" eval au --checkpoint "$ck" --data "$DATA" --out "$OUT/eval/curve_${m}_s${s}/step_$step" \
+          --json > /dev/null
+    done
+  done
+  "$PY" - "$OUT/eval" "$s" > "$OUT/eval/curve_recognition_s$s.json" <<'PY'
+import json, sys
+from pathlib import Path
+root, s = Path(sys.argv[1]), sys.argv[2]
+out = {}
+for m in ("au", "mn"):
+    pts = [(int(p.parent.name[5:]), json.loads(p.read_text())["accuracy"])
+           for p in (root / f"curve_{m}_s{s}").glob("step_*/results.json")]
+    out[m] = [{"step": st, "accuracy": a} for st, a in sorted(pts)]
+print(json.dumps(out, indent=1))
+PY
+  keep "$OUT/eval/curve_recognition_s$s.json" "$dir/curve_recognition.json" $((SECONDS - t0)) \
+      "mn eval au --checkpoint $OUT/{au,mn}_s$s/checkpoints/step_* --data $DATA"
+}
+
 case "${1:-}" in
   data) stage_data ;;
   seed) stage_seed "${2:?seed number}" ;;
   probe) stage_probe "${2:?seed number}" ;;
   ablation) stage_ablation "${2:?row}" "${3:-0}" ;;
+  curve) stage_curve "${2:?seed number}" ;;
   report) "$PY" -m mn_models.eval.study report "$RESULTS" --readme "$ROOT/README.md" ;;
   *) sed -n '2,21p' "$0"; exit 2 ;;
 esac

@@ -4,9 +4,10 @@
     python -m mn_models.eval.study report docs/results/study [--readme README.md]
 
 `report` reads ``seed<S>/recognition_{au,mn}.json``, ``seed<S>/execution_{ee,mn}.json``,
-``seed<S>/alignment_mn.json`` and ``seed<S>/probe*.json`` under the results folder, and writes
-``tables.json``, ``tables.md`` and the figures (``recognition_per_task.png``,
-``success_per_task.png``) there. Across training seeds every cell is the mean with a 95 % CI
+``seed<S>/alignment_mn.json``, ``seed<S>/probe*.json``, ``seed<S>/curve_recognition.json`` and
+``seed<S>/train_{au,mn}.jsonl`` under the results folder, and writes ``tables.json``,
+``tables.md`` and the figures (``recognition_per_task.png``, ``success_per_task.png``,
+``recognition_vs_step.png``) there. Across training seeds every cell is the mean with a 95 % CI
 (t distribution over seeds); the paired difference mn - baseline is taken per seed (the same
 seed, data and number of samples), then averaged with its CI. With ``--readme`` the blocks
 between ``<!-- study:NAME -->`` and ``<!-- /study:NAME -->`` in the README are replaced by the
@@ -23,7 +24,7 @@ from pathlib import Path
 
 from mn_models.eval.stats import format_ci, mean_ci
 
-TABLES = ("table1", "table2", "table3", "monitor", "alignment")
+TABLES = ("table1", "table2", "table3", "monitor", "alignment", "observation2", "curve")
 # Table 3 rows (scripts/experiment.sh ablation ROW SEED) and the paper's AU / EE numbers
 ABLATIONS = {
     "pairs_episode": ("positives by episode, τ 0.1", (72.9, 88.1)),
@@ -175,9 +176,111 @@ def build(results) -> tuple[dict, dict]:
     mon, mon_md = _monitor(results)
     ali, ali_md = _alignment(results)
     abl, abl_md = _ablations(results)
+    ob2, ob2_md = _observation2(results)
+    cur, cur_md = _curve(results)
     md = {"table1": _table(t1, "au", "mn"), "table2": _table(t2, "ee", "mn"),
-          "table3": abl_md, "monitor": mon_md, "alignment": ali_md}
-    return md, {"table1": t1, "table2": t2, "table3": abl, "monitor": mon, "alignment": ali}
+          "table3": abl_md, "monitor": mon_md, "alignment": ali_md, "observation2": ob2_md,
+          "curve": cur_md}
+    return md, {"table1": t1, "table2": t2, "table3": abl, "monitor": mon, "alignment": ali,
+                "observation2": ob2, "curve": cur}
+
+
+def _ci_cell(vals, scale: float = 1.0, digits: int = 3) -> str:
+    return format_ci(*mean_ci(vals), scale=scale, digits=digits) if vals else ""
+
+
+def _observation2(results: Path) -> tuple[dict, str]:
+    """Observation 2 per seed: the probe's Recall@1 on successful vs failed rollouts of the
+    same policy (equal sample counts), each beside its chance level, and over seeds the
+    difference success - failure, raw and above chance."""
+    out: dict = {"seeds": [], "per_seed": []}
+    rows = []
+    for s in _seeds(results):
+        r = _load(results, s, "probe_success_split")
+        split = (r or {}).get("success_split")
+        if not split or split["success"]["recall_at_1"] is None:
+            continue
+        su, fa = split["success"], split["failure"]
+        rec = {"seed": s, "samples": split["samples_per_subset"],
+               "episodes": split["episodes"], "success": su["recall_at_1"],
+               "success_chance": su["chance"], "failure": fa["recall_at_1"],
+               "failure_chance": fa["chance"]}
+        rec["diff"] = rec["success"] - rec["failure"]
+        rec["diff_above_chance"] = ((rec["success"] - rec["success_chance"])
+                                    - (rec["failure"] - rec["failure_chance"]))
+        out["seeds"].append(s)
+        out["per_seed"].append(rec)
+        rows.append(f"| {s} | {split['episodes']['success']} / {split['episodes']['failure']} "
+                    f"| {rec['samples']} | {rec['success']:.3f} ({rec['success_chance']:.3f}) "
+                    f"| {rec['failure']:.3f} ({rec['failure_chance']:.3f}) "
+                    f"| {rec['diff']:+.3f} | {rec['diff_above_chance']:+.3f} |")
+    if not rows:
+        return out, "_no success/failure split yet_\n"
+    for k in ("success", "failure", "diff", "diff_above_chance"):
+        out[k + "_mean_ci"] = list(mean_ci([r[k] for r in out["per_seed"]]))
+    ps = out["per_seed"]
+    rows.append(f"| **mean** | | | {_ci_cell([r['success'] for r in ps])} "
+                f"| {_ci_cell([r['failure'] for r in ps])} "
+                f"| {_ci_cell([r['diff'] for r in ps])} "
+                f"| {_ci_cell([r['diff_above_chance'] for r in ps])} |")
+    return out, ("| seed | episodes success / failure | samples each | Recall@1 success "
+                 "(chance) | Recall@1 failure (chance) | success − failure | the same, above "
+                 "chance |\n|---|---|---|---|---|---|---|\n" + "\n".join(rows) +
+                 "\n\nmean ± 95 % CI over seeds (t distribution).\n")
+
+
+def _by_step(per_seed: list[dict]) -> dict[int, list[float]]:
+    out: dict[int, list[float]] = {}
+    for points in per_seed:
+        for p in points:
+            out.setdefault(int(p["step"]), []).append(float(p["accuracy"]))
+    return dict(sorted(out.items()))
+
+
+def _curve(results: Path) -> tuple[dict, str]:
+    """Held-out recognition (top-1) of au and mn at every kept checkpoint, mean over the
+    seeds that have the step (``curve_recognition.json`` of `experiment.sh curve S`)."""
+    per = {"au": [], "mn": []}
+    seeds = []
+    for s in _seeds(results):
+        r = _load(results, s, "curve_recognition")
+        if r:
+            seeds.append(s)
+            for m in per:
+                per[m].append(r.get(m, []))
+    if not seeds:
+        return {"seeds": []}, "_no curve yet_\n"
+    au, mn = _by_step(per["au"]), _by_step(per["mn"])
+    out = {"seeds": seeds, "au": {k: list(mean_ci(v)) + [len(v)] for k, v in au.items()},
+           "mn": {k: list(mean_ci(v)) + [len(v)] for k, v in mn.items()}}
+    lines = ["| training step | au | mn | seeds |", "|---|---|---|---|"]
+    for step in sorted(set(au) | set(mn)):
+        a, m = au.get(step, []), mn.get(step, [])
+        lines.append(f"| {step} | {format_ci(*mean_ci(a)) if a else ''} | "
+                     f"{format_ci(*mean_ci(m)) if m else ''} | {max(len(a), len(m))} |")
+    return out, ("\n".join(lines) + f"\n\nTop-1 (%) on the held-out demonstrations at each "
+                 f"kept checkpoint (batch 8), training seeds {seeds}; mean ± 95 % CI over the "
+                 "seeds that have the step.\n")
+
+
+def _train_loss(results: Path, model: str, key: str = "recognizer/loss",
+                window: int = 5) -> dict | None:
+    """The recognizer's training loss (every 50th logged step) averaged over seeds, smoothed
+    over ``window`` points."""
+    import numpy as np
+    series = []
+    for s in _seeds(results):
+        p = results / f"seed{s}" / f"train_{model}.jsonl"
+        if p.exists():
+            rows = [json.loads(line) for line in p.read_text().splitlines() if line.strip()]
+            series.append({r["step"]: r[key] for r in rows if key in r})
+    if not series:
+        return None
+    steps = sorted(set.intersection(*(set(x) for x in series)))
+    y = np.array([[x[t] for t in steps] for x in series]).mean(0)
+    k = min(window, len(y))
+    y = np.convolve(y, np.ones(k) / k, mode="valid")
+    return {"x": steps[k - 1:], "y": y.tolist(), "ci": None, "seeds": len(series)}
 
 
 def _ablations(results: Path) -> tuple[dict, str]:
@@ -215,10 +318,13 @@ def report(results, readme=None) -> dict:
               "table2": "Table 2: execution, success (%) in mn_sim",
               "table3": "Table 3: ablations of the joint model (reduced budget)",
               "monitor": "The mirror signal as a success monitor",
-              "alignment": "Alignment Recall@1 on held-out pairs"}
+              "alignment": "Alignment Recall@1 on held-out pairs",
+              "observation2": "Observation 2: alignment on successful vs failed rollouts",
+              "curve": "Recognition over training steps, au vs mn"}
     atomic_write(results / "tables.md",
                  "".join(f"## {titles[k]}\n\n{md[k]}\n" for k in TABLES))
     _figures(results, t1, t2)
+    _curve_figure(results, summary["curve"])
     if readme:
         update_readme(readme, md)
     return {"markdown": md, "summary": summary}
@@ -244,6 +350,24 @@ def _figures(results: Path, t1: dict, t2: dict) -> None:
         if cmp["seeds"]:
             plot_compare(cmp["rows"], results / name, ylabel, labels,
                          f"{labels[0]} vs {labels[1]}, training seeds {cmp['seeds']}")
+
+
+def _curve_figure(results: Path, cur: dict) -> None:
+    from mn_models.plots import plot_curves
+    panels = []
+    if cur.get("seeds"):
+        lines = {m: {"x": list(cur[m]), "y": [100 * v[0] for v in cur[m].values()],
+                     "ci": [100 * v[1] for v in cur[m].values()]} for m in ("au", "mn")}
+        panels.append({"title": "held-out top-1", "xlabel": "training step",
+                       "ylabel": "top-1 recognition (%)", "lines": lines})
+    loss = {m: _train_loss(results, m) for m in ("au", "mn")}
+    if all(loss.values()):
+        panels.append({"title": "recognizer's contrastive loss on training batches",
+                       "xlabel": "training step", "ylabel": "loss (moving average)",
+                       "lines": loss})
+    if panels:
+        plot_curves(panels, results / "recognition_vs_step.png",
+                    f"au vs mn, training seeds {cur.get('seeds') or _seeds(results)}")
 
 
 BLOCK = re.compile(r"(<!-- study:(\w+) -->\n)(.*?)(<!-- /study:\2 -->)", re.S)

@@ -67,3 +67,46 @@ def test_ablation_rows_average_their_seeds_beside_the_papers_numbers(tmp_path):
     assert summary["table3"]["tau_0.2"] == {"au": [0.4, 0.6], "ee": [0.2, 0.4], "seeds": [0, 1]}
     row = next(line for line in md["table3"].splitlines() if "τ 0.2" in line)
     assert row.startswith("| by instruction, τ 0.2 | 50.0 ± ") and "77.1 / 87.0" in row
+
+
+def test_observation2_compares_success_and_failure_per_seed_and_above_chance(tmp_path):
+    for s, (su, suc, fa, fac) in enumerate(((0.5, 0.1, 0.2, 0.05), (0.3, 0.1, 0.3, 0.02))):
+        _write(tmp_path, s, "probe_success_split", {"success_split": {
+            "samples_per_subset": 10, "episodes": {"success": 3, "failure": 7},
+            "success": {"recall_at_1": su, "chance": suc},
+            "failure": {"recall_at_1": fa, "chance": fac}}})
+    _write(tmp_path, 2, "probe_success_split", {"success_split": {   # no success: left out
+        "samples_per_subset": 0, "episodes": {"success": 0, "failure": 9},
+        "success": {"recall_at_1": None, "chance": None},
+        "failure": {"recall_at_1": 0.4, "chance": 0.1}}})
+    md, summary = study.build(tmp_path)
+    ob = summary["observation2"]
+    assert ob["seeds"] == [0, 1]
+    assert [r["diff"] for r in ob["per_seed"]] == pytest.approx([0.3, 0.0])
+    # above chance: (0.5 - 0.1) - (0.2 - 0.05) = 0.25; (0.3 - 0.1) - (0.3 - 0.02) = -0.08
+    assert [r["diff_above_chance"] for r in ob["per_seed"]] == pytest.approx([0.25, -0.08])
+    assert ob["diff_above_chance_mean_ci"][0] == pytest.approx(0.085)
+    assert "| 1 | 3 / 7 | 10 | 0.300 (0.100) | 0.300 (0.020) | +0.000 | -0.080 |" in \
+        md["observation2"]
+
+
+def test_curve_averages_each_step_over_the_seeds_that_have_it(tmp_path):
+    _write(tmp_path, 0, "curve_recognition", {
+        "au": [{"step": 3000, "accuracy": 0.2}, {"step": 4000, "accuracy": 0.4}],
+        "mn": [{"step": 4000, "accuracy": 0.1}]})
+    _write(tmp_path, 1, "curve_recognition", {
+        "au": [{"step": 500, "accuracy": 0.05}, {"step": 4000, "accuracy": 0.6}],
+        "mn": [{"step": 500, "accuracy": 0.02}, {"step": 4000, "accuracy": 0.3}]})
+    md, summary = study.build(tmp_path)
+    cur = summary["curve"]
+    assert cur["seeds"] == [0, 1] and list(cur["au"]) == [500, 3000, 4000]
+    assert cur["au"][4000][0] == pytest.approx(0.5) and cur["au"][4000][2] == 2
+    assert cur["mn"][4000][0] == pytest.approx(0.2) and cur["au"][500][2] == 1
+    assert "| 500 | 5.0 | 2.0 | 1 |" in md["curve"]
+    assert "| 3000 | 20.0 |  | 1 |" in md["curve"]
+    # the figure is written from the same summary
+    for m in ("au", "mn"):
+        (tmp_path / "seed0" / f"train_{m}.jsonl").write_text("\n".join(
+            json.dumps({"step": i, "recognizer/loss": 3.0 - i / 100}) for i in range(0, 200, 50)))
+    study.report(tmp_path)
+    assert (tmp_path / "recognition_vs_step.png").stat().st_size > 1000
