@@ -16,8 +16,12 @@ when ``low_dim_obs.pkl`` exists (RLBench writes it after the images). Folders na
 """
 from __future__ import annotations
 
+import os
 import re
+import shutil
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterable, Iterator
 
 VARIATIONS_ALL_FOLDER = "all_variations"
 EPISODES_FOLDER = "episodes"
@@ -104,3 +108,37 @@ def list_episode_dirs(episodes: str | Path) -> list[Path]:
         if n is not None and is_complete(p):
             found.append((n, p))
     return [p for _, p in sorted(found)]
+
+
+def new_episode_path(episodes: str | Path, index: int, overwrite: bool = False) -> Path:
+    """``<episodes>/episode<index>``; FileExistsError if it exists and not ``overwrite``."""
+    final = Path(episodes) / EPISODE_FOLDER.format(int(index))
+    if final.exists() and not overwrite:
+        raise FileExistsError(f"{final} already exists; pass overwrite=True to replace it")
+    return final
+
+
+@contextmanager
+def writing_episode(final: str | Path, cameras: Iterable[str],
+                    kinds: Iterable[str]) -> Iterator[Path]:
+    """Yield a fresh ``episode<N>.tmp-<pid>`` folder beside ``final`` with one
+    ``{cam}_{kind}`` folder per camera and kind; when the block ends normally the tmp folder
+    replaces ``final`` (one rename), when it raises (or is interrupted) it is removed. The
+    caller writes its completion marker last inside the block."""
+    final = Path(final)
+    tmp = final.parent / f"{final.name}{TMP_SUFFIX}{os.getpid()}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    try:
+        kinds = tuple(kinds)
+        for cam in cameras:
+            for kind in kinds:
+                (tmp / f"{cam}_{kind}").mkdir()
+        yield tmp
+        if final.exists():   # overwrite
+            shutil.rmtree(final)
+        os.rename(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise

@@ -198,10 +198,7 @@ def write_peract_episode(demo: MnDemo, episodes: str | os.PathLike, index: int, 
         extra_meta: more JSON-serializable entries for mn_meta.json.
         overwrite: replace an existing episode instead of raising FileExistsError.
     """
-    episodes = Path(episodes)
-    final = episodes / layout.EPISODE_FOLDER.format(int(index))
-    if final.exists() and not overwrite:
-        raise FileExistsError(f"{final} already exists; pass overwrite=True to replace it")
+    final = layout.new_episode_path(episodes, index, overwrite)
     obs = demo.observations
     n = len(obs)
     if n == 0:
@@ -224,15 +221,8 @@ def write_peract_episode(demo: MnDemo, episodes: str | os.PathLike, index: int, 
         with_masks = masks and all(o.cameras[c].mask is not None for o in obs for c in cams)
         mask_offset = MASK_OFFSET
 
-    tmp = episodes / f"{final.name}{layout.TMP_SUFFIX}{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
-    try:
-        kinds = ("rgb", "depth", "mask") if with_masks else ("rgb", "depth")
-        for cam in cams:
-            for kind in kinds:
-                (tmp / f"{cam}_{kind}").mkdir()
+    kinds = ("rgb", "depth", "mask") if with_masks else ("rgb", "depth")
+    with layout.writing_episode(final, cams, kinds) as tmp:
         for i, o in enumerate(obs):
             for cam in cams:
                 _write_images(tmp, i, cam, o, source, with_masks)
@@ -265,12 +255,6 @@ def write_peract_episode(demo: MnDemo, episodes: str | os.PathLike, index: int, 
             json.dump(meta, f, indent=1)
             f.write("\n")
         _dump_pickle(tmp / layout.LOW_DIM_PKL, upstream)   # RLBench's completion marker: last
-        if final.exists():
-            shutil.rmtree(final)
-        os.rename(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return final
 
 

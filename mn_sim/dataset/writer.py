@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from fractions import Fraction
 from pathlib import Path
 from typing import Sequence
@@ -165,10 +164,7 @@ def write_episode(demo: Demo, episodes: str | os.PathLike, index: int, *,
         extra_meta: more JSON-serializable entries for episode.json (e.g. collection info).
         overwrite: replace an existing complete episode instead of raising FileExistsError.
     """
-    episodes = Path(episodes)
-    final = episodes / layout.EPISODE_FOLDER.format(int(index))
-    if final.exists() and not overwrite:
-        raise FileExistsError(f"{final} already exists; pass overwrite=True to replace it")
+    final = layout.new_episode_path(episodes, index, overwrite)
     cams = list(cameras) if cameras is not None else list(demo.observations[0].cameras) \
         if demo.observations else []
     _check_demo(demo, cams)
@@ -176,15 +172,8 @@ def write_episode(demo: Demo, episodes: str | os.PathLike, index: int, *,
     n = len(obs)
     with_masks = masks and all(o.cameras[c].mask is not None for o in obs for c in cams)
 
-    tmp = episodes / f"{final.name}{layout.TMP_SUFFIX}{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
-    try:
-        kinds = ("rgb", "depth", "mask") if with_masks else ("rgb", "depth")
-        for cam in cams:
-            for kind in kinds:
-                (tmp / f"{cam}_{kind}").mkdir()
+    kinds = ("rgb", "depth", "mask") if with_masks else ("rgb", "depth")
+    with layout.writing_episode(final, cams, kinds) as tmp:
         for i, o in enumerate(obs):
             for cam in cams:
                 c = o.cameras[cam]
@@ -229,10 +218,4 @@ def write_episode(demo: Demo, episodes: str | os.PathLike, index: int, *,
         if extra_meta:
             meta.update(extra_meta)
         _json_dump(tmp / layout.META_JSON, meta)  # completion marker: written last
-        if final.exists():  # overwrite=True
-            shutil.rmtree(final)
-        os.rename(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return final

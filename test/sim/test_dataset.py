@@ -211,6 +211,13 @@ def test_writer_is_atomic(tmp_path, demo, monkeypatch):
     with pytest.raises(FileExistsError, match="episode0"):
         write_episode(demo, eps, 0)
     write_episode(demo, eps, 0, overwrite=True)
+    before = sorted(p.name for p in (eps / "episode0").rglob("*"))
+    monkeypatch.setattr(writer_mod, "write_video", boom)   # a failed overwrite keeps the old
+    with pytest.raises(RuntimeError, match="killed"):
+        write_episode(demo, eps, 0, overwrite=True)
+    assert os.listdir(eps) == ["episode0"]
+    assert sorted(p.name for p in (eps / "episode0").rglob("*")) == before
+    assert len(load_episode(eps / "episode0")) == len(demo.observations)
 
 
 def test_reader_ignores_tmp_and_unmarked_folders(tmp_path, demo):

@@ -255,6 +255,24 @@ def check_against_reader(info, arrays, episode: Path, demo) -> None:
 
 
 # ---------------------------------------------------------------------- writing
+def test_peract_writer_is_atomic(tmp_path, monkeypatch):
+    from mn_sim.dataset import peract_export
+    demo = fake_demo()
+    eps = episodes_dir(tmp_path / "data", demo.task)
+
+    def boom(*a, **k):
+        raise KeyboardInterrupt   # interrupted while writing the completion marker
+    monkeypatch.setattr(peract_export, "_dump_pickle", boom)
+    with pytest.raises(KeyboardInterrupt):
+        write_peract_episode(demo, eps, 0, keyframes=[0], keyframe_source="heuristic")
+    assert os.listdir(eps) == []   # neither the tmp folder nor a half episode
+    monkeypatch.undo()
+    path = write_peract_episode(demo, eps, 0, keyframes=[0], keyframe_source="heuristic")
+    assert (path / "low_dim_obs.pkl").is_file() and os.listdir(eps) == ["episode0"]
+    with pytest.raises(FileExistsError, match="overwrite=True"):
+        write_peract_episode(demo, eps, 0, keyframes=[0], keyframe_source="heuristic")
+
+
 def test_plain_pickle_with_minimal_rlbench_reads_every_field(tmp_path):
     demo = fake_demo()
     kfs = keypoint_discovery(demo.observations)
