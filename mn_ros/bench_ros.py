@@ -132,7 +132,7 @@ def run(checkpoint: str | None = None, trials: int = 100, image_size: int = 128,
 
     from mn_ros import conversions as cv
     from mn_ros import topics as T
-    from mn_ros.inference import PolicyRunner, RecognizerRunner
+    from mn_models.runtime import PolicyRunner, RecognizerRunner
     from mn_ros.node_common import COMMAND_QOS, IMAGE_QOS, LATCHED_QOS, SENSOR_QOS
 
     tmp = Path(tempfile.mkdtemp(prefix="mn_bench_ros_"))

@@ -299,15 +299,6 @@ def compressed_to_msg(rgb: np.ndarray, kind: str = "jpeg", stamp=None, frame_id:
     return msg
 
 
-def center_crop_square(rgb: np.ndarray) -> np.ndarray:
-    """The centred square of side min(H, W) of an (H, W, C) image (a view): what the
-    recognizer sees of a non-square camera (it trained on square frames) before resizing."""
-    h, w = rgb.shape[:2]
-    s = min(h, w)
-    top, left = (h - s) // 2, (w - s) // 2
-    return rgb[top:top + s, left:left + s]
-
-
 # ---------------------------------------------------------------------------------- cameras
 def camera_info_msg(intrinsics, width: int, height: int, stamp=None, frame_id: str = "",
                     cls=None):

@@ -26,7 +26,7 @@ from std_srvs.srv import Trigger
 
 from mn_ros import conversions as cv
 from mn_ros import topics as T
-from mn_ros.inference import ClipBuffer
+from mn_models.runtime import ClipBuffer
 from mn_ros.node_common import (COMMAND_QOS, IMAGE_QOS, SENSOR_QOS, ManagedNode, declare,
                                 declare_checkpoint, log_loaded, node_main)
 
@@ -70,7 +70,7 @@ class ObserverNode(ManagedNode):
         self.create_service(Trigger, "~/reset", self._on_reset)
 
     def load(self) -> None:
-        from mn_ros.inference import RecognizerRunner
+        from mn_models.runtime import RecognizerRunner
         runner = RecognizerRunner(self.checkpoint, threads=self.threads)
         self.min_frames = self.min_frames or runner.num_frames
         self.clip.min_frames, self.clip.every = self.min_frames, self.every

@@ -70,7 +70,7 @@ class PolicyNode(ManagedNode):
         self.create_subscription(String, T.INSTRUCTION, self._on_instruction, COMMAND_QOS)
 
     def load(self) -> None:
-        from mn_ros.inference import PolicyRunner
+        from mn_models.runtime import PolicyRunner
         runner = PolicyRunner(self.checkpoint, threads=self.threads)
         missing = [c for c in runner.cameras if c not in self.cameras]
         if missing:

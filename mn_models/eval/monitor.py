@@ -30,53 +30,35 @@ SCORES = ("cos_final", "cos_mean", "conf_heatmap", "conf_rotation")
 
 @dataclass
 class MonitorModels:
-    """The recognizer, the alignment heads and the embedded instruction vocabulary."""
-    recognizer: object
-    alignment: object
-    instructions: list
-    text: object                       # (K, embed_dim) embedded vocabulary
+    """The observer's recognizer (mn_models.runtime.RecognizerRunner, the observer node's own
+    code: frames prepared as the node prepares camera frames, z_u as it publishes it)."""
+    runner: object                     # RecognizerRunner without an open-set rule: top-1
     image_size: int                    # frames recorded at this size (the dataset's)
 
     @classmethod
     def from_checkpoint(cls, ckpt, image_size: int = 128) -> "MonitorModels":
-        import torch
-
         from mn_models import checkpoint as ck
         from mn_models.eval.common import EvalError
+        from mn_models.runtime import RecognizerRunner
         mods = ck.open_checkpoint(ckpt) if not isinstance(ckpt, ck.Checkpoint) else ckpt
         have = set(mods.meta.get("modules", []))
         if not {"recognizer", "alignment"} <= have:
             raise EvalError(f"{mods.path} has modules {sorted(have)}; the success monitor needs "
                             "a recognizer and alignment heads (an mn or probe checkpoint)")
-        rec = ck.build_recognizer(mods).eval()
-        align = ck.build_alignment(mods).eval()
-        instructions = list(mods.meta.get("instructions", []))
-        if not instructions:
+        if not mods.meta.get("instructions"):
             raise EvalError(f"{mods.path} has no instruction vocabulary")
-        with torch.no_grad():
-            text = rec.embed_text(instructions)
-        return cls(rec, align, instructions, text, image_size)
+        return cls(RecognizerRunner(mods, threads=0, open_set=False), image_size)
+
+    @property
+    def instructions(self) -> list:
+        return self.runner.instructions
 
     def watch(self, frames: np.ndarray) -> tuple[np.ndarray, str]:
-        """(z_u (D,) unit norm, top-1 instruction) of a whole execution's frames (T, H, W, 3)."""
-        import torch
-        import torch.nn.functional as F
-
-        from mn_models.data import sample_clip_indices
-        clip = frames[sample_clip_indices(len(frames), int(self.recognizer.config.num_frames),
-                                          None)]
-        with torch.no_grad():
-            u = self.recognizer.video_feature(clip[None])
-            scores = F.normalize(u.float(), dim=-1) @ F.normalize(self.text.float(), dim=-1).T
-            z_u = F.normalize(self.alignment.T_u(u), dim=-1)[0]
-        return z_u.float().numpy(), self.instructions[int(scores[0].argmax())]
-
-    def project_e(self, e) -> np.ndarray:
-        """z_e (unit norm) of one decision's e (1, C)."""
-        import torch
-        import torch.nn.functional as F
-        with torch.no_grad():
-            return F.normalize(self.alignment.T_e(e), dim=-1)[0].float().numpy()
+        """(z_u (D,) unit norm, top-1 instruction) of a whole execution's frames (T, H, W, 3),
+        each frame prepared as the observer node prepares a camera frame."""
+        clip = np.stack([self.runner.prepare(f) for f in frames])
+        rec = self.runner.recognize(clip, top_k=1)
+        return rec.embedding, rec.top_k[0][0]
 
 
 def decision_confidence(out: dict) -> tuple[float, float]:

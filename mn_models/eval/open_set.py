@@ -19,7 +19,7 @@ demonstrations (known) and non-task videos generated for calibration (unknown; m
 It keeps the score with the highest val AUROC (for gauss, with its best ridge) and the
 threshold that maximizes TPR - FPR (Youden's J) on val. The rule is stored beside the
 checkpoint's weights as ``open_set.json`` (written atomically); evaluation (``evaluate``)
-applies it unchanged to test videos. ROS-free; mn_ros.inference applies the rule at run time.
+applies it unchanged to test videos. ROS-free; mn_models.runtime applies the rule at run time.
 
     rule = calibrate(known_val, unknown_val)           # dicts statistic -> (N,) arrays
     save_rule(checkpoint_dir, rule); rule = load_rule(checkpoint_dir)

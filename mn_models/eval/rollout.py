@@ -124,49 +124,38 @@ def headless() -> None:
     os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
 
 
-class PolicyRunner:
-    """A policy checkpoint and an environment in one process; `run(job)` plays one episode."""
+class EpisodeRunner:
+    """A policy checkpoint and an environment in one process; `run(job)` plays one episode.
+
+    The policy acts through mn_models.runtime.PolicyRunner, the policy node's own code: what is
+    evaluated is what the node would send the robot (and, with the monitor, the z_e it would
+    publish)."""
 
     def __init__(self, checkpoint, image_size: int = 128, max_steps: int = 25,
                  threads: int | None = 1, monitor: bool = False):
         headless()
-        import torch
-
-        from mn_models import checkpoint as ck
-        from mn_models.eval.common import policy_tokenizer
+        from mn_models.runtime import PolicyRunner
         from mn_sim.env import MNEnv
-        if threads:
-            torch.set_num_threads(threads)
-        c = ck.open_checkpoint(checkpoint, need=("policy",))
-        self.policy = ck.build_policy(c).eval()
-        self.tokenizer = policy_tokenizer(c)
+        self.agent = PolicyRunner(checkpoint, threads=threads)
+        self.policy = self.agent.policy
         self.max_steps = max_steps
-        self.env = MNEnv(image_size=image_size, cameras=tuple(self.policy.cfg.cameras),
+        self.env = MNEnv(image_size=image_size, cameras=self.agent.cameras,
                          max_steps=max_steps)
         # the success monitor (mn_models/eval/monitor.py): the same checkpoint's recognizer
         # watches the execution on the observer camera; z_e and confidences per decision
         self.monitor = None
         if monitor:
             from mn_models.eval.monitor import MonitorModels
-            self.monitor = MonitorModels.from_checkpoint(c, image_size)
+            self.monitor = MonitorModels.from_checkpoint(self.agent.checkpoint, image_size)
         self._decisions: list = []
 
-    def act(self, obs, tokens) -> np.ndarray:
-        from mn_models.policy.samples import batch_from_observations
-        batch = batch_from_observations([obs], tokens, cameras=self.policy.cfg.cameras)
-        if self.monitor is None:
-            actions, _ = self.policy.predict_action(batch)
-            return actions[0].double().numpy()                              # (9,)
-        import torch
-
-        from mn_models.eval.monitor import decision_confidence
+    def act(self, obs, instruction: str) -> np.ndarray:
         from mn_models.policy import constants as K
-        self.policy.eval()
-        with torch.no_grad():
-            out = self.policy.predict(batch)
-        self._decisions.append((self.monitor.project_e(out[K.EMBEDDING]),
-                                decision_confidence(out)))
-        return out[K.ACTIONS][0].double().numpy()
+        out = self.agent.predict(obs, instruction)
+        if self.monitor is not None:
+            from mn_models.eval.monitor import decision_confidence
+            self._decisions.append((self.agent.embedding(out), decision_confidence(out)))
+        return out[K.ACTIONS][0].double().numpy()                          # (9,)
 
     def run(self, job: RolloutJob) -> dict:
         env = self.env
@@ -174,7 +163,6 @@ class PolicyRunner:
         obs, info = env.reset(seed=job.scene_seed,
                               options={"task": job.task, "variation": job.variation})
         instruction = info["descriptions"][0]
-        tokens = self.tokenizer([instruction])                              # (1, L)
         frames: list[np.ndarray] = []      # the video for people (observer camera, 256 px)
         watched: list[np.ndarray] = []     # the observer camera as the observer node sees it
         self._decisions = []
@@ -195,7 +183,7 @@ class PolicyRunner:
         success, reason, steps = False, "", 0
         try:
             for steps in range(1, self.max_steps + 1):
-                action = self.act(obs, tokens)   # an exception here is a bug: it propagates
+                action = self.act(obs, instruction)   # an exception here is a bug: it propagates
                 obs, _, terminated, truncated, step_info = env.step(action)
                 if job.video:
                     frames.append(env.render())
@@ -233,7 +221,7 @@ class PolicyRunner:
         self.env.close()
 
 
-def play(runner: PolicyRunner, job: RolloutJob) -> dict:
+def play(runner: EpisodeRunner, job: RolloutJob) -> dict:
     """runner.run(job); an exception becomes a RolloutError naming the job, with the original
     traceback in its message (so it survives the trip back from a worker process)."""
     try:
@@ -245,7 +233,7 @@ def play(runner: PolicyRunner, job: RolloutJob) -> dict:
             f"Traceback:\n{traceback.format_exc()}") from None
 
 
-_RUNNER: PolicyRunner | None = None
+_RUNNER: EpisodeRunner | None = None
 _INIT_ERROR: str = ""
 
 
@@ -255,7 +243,7 @@ def _init_worker(checkpoint, image_size, max_steps, monitor=False):
     headless()
     global _RUNNER, _INIT_ERROR
     try:
-        _RUNNER = PolicyRunner(checkpoint, image_size, max_steps, threads=1, monitor=monitor)
+        _RUNNER = EpisodeRunner(checkpoint, image_size, max_steps, threads=1, monitor=monitor)
     except Exception as e:
         _INIT_ERROR = f"{type(e).__name__}: {e}\n{traceback.format_exc()}"
 
@@ -282,7 +270,7 @@ def run_jobs(checkpoint, jobs: Sequence[RolloutJob], image_size: int = 128, max_
                 "success" if r["success"] else f"failure ({r['failure_reason']})"))
 
     if workers <= 1 or len(jobs) <= 1:
-        runner = PolicyRunner(checkpoint, image_size, max_steps, threads=None, monitor=monitor)
+        runner = EpisodeRunner(checkpoint, image_size, max_steps, threads=None, monitor=monitor)
         try:
             for i, j in enumerate(jobs):
                 report(i, play(runner, j))

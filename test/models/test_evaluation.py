@@ -248,7 +248,7 @@ def test_eval_ee_stops_on_an_exception_in_the_policy(runs, monkeypatch):
     """A bug in the policy is not a failed episode: the evaluation stops with the traceback."""
     from mn_models.eval.rollout import RolloutError, plan_jobs, run_jobs
     from mn_models.policy.arp import ARPPolicy
-    monkeypatch.setattr(ARPPolicy, "predict_action", _raise_in_policy)
+    monkeypatch.setattr(ARPPolicy, "predict", _raise_in_policy)
     jobs = plan_jobs(["open_drawer"], 2, [0], video="none")
     with pytest.raises(RolloutError) as err:
         run_jobs(runs["ee"], jobs, max_steps=2, workers=1, progress=False)
@@ -262,13 +262,16 @@ def test_eval_ee_stops_on_an_exception_in_the_policy(runs, monkeypatch):
               "1", "--max-steps", "2", "--workers", "1", "--no-video", "--json"])
 
 
-def _nan_actions(self, batch):
-    return torch.full((1, 9), float("nan")), torch.zeros(1, self.cfg.policy_dim)
+def _nan_actions(self, batch, *a, **k):
+    from mn_models.policy import constants as K
+    return {K.ACTIONS: torch.full((1, 9), float("nan")),
+            K.EMBEDDING: torch.zeros(1, self.cfg.policy_dim)}
 
 
-def _unreachable_actions(self, batch):
+def _unreachable_actions(self, batch, *a, **k):
+    from mn_models.policy import constants as K
     far = torch.tensor([[2.0, 0.0, 1.0, 1.0, 0.0, 0.0, 0.0, 1.0, 1.0]])   # 2 m out: no IK
-    return far, torch.zeros(1, self.cfg.policy_dim)
+    return {K.ACTIONS: far, K.EMBEDDING: torch.zeros(1, self.cfg.policy_dim)}
 
 
 @pytest.mark.slow
@@ -280,14 +283,14 @@ def test_eval_ee_stops_on_a_nan_action_but_counts_an_unreachable_pose_as_a_failu
     from mn_models.policy.arp import ARPPolicy
     kw = dict(tasks=["open_drawer"], episodes=1, max_steps=2, workers=1, video="none",
               progress=False)
-    monkeypatch.setattr(ARPPolicy, "predict_action", _nan_actions)
+    monkeypatch.setattr(ARPPolicy, "predict", _nan_actions)
     with pytest.raises(RolloutError) as err:
         evaluate_policy(runs["ee"], **kw)
     msg = str(err.value)
     assert msg.startswith("episode 0 of open_drawer (variation 0, evaluation seed 0")
     assert "raised InvalidActionError: malformed action: it contains NaN or inf" in msg
     assert "Traceback" in msg and "in step" in msg
-    monkeypatch.setattr(ARPPolicy, "predict_action", _unreachable_actions)
+    monkeypatch.setattr(ARPPolicy, "predict", _unreachable_actions)
     res = evaluate_policy(runs["ee"], **kw)
     (ep,) = res["episodes"]
     assert ep["failure_reason"].startswith("ik: target pose unreachable"), ep

@@ -68,8 +68,9 @@ def test_monitor_watches_the_observer_camera_of_each_rollout(mn_run, monkeypatch
         out[K.ACTIONS][:, 3:7] = torch.as_tensor(start[3:7])
         return out
     monkeypatch.setattr(ARPPolicy, "predict", reachable)
-    seen, z_us, z_es = [], [], []
-    watch, project_e = M.MonitorModels.watch, M.MonitorModels.project_e
+    from mn_models.runtime import PolicyRunner, RecognizerRunner
+    seen, z_us, z_es, acted = [], [], [], []
+    watch, act = M.MonitorModels.watch, PolicyRunner.act
 
     def spy(self, frames):
         seen.append(frames)
@@ -77,10 +78,16 @@ def test_monitor_watches_the_observer_camera_of_each_rollout(mn_run, monkeypatch
         return z_us[-1], "never an instruction"
     monkeypatch.setattr(M.MonitorModels, "watch", spy)
 
-    def spy_e(self, e):
-        z_es.append(project_e(self, e))
-        return z_es[-1]
-    monkeypatch.setattr(M.MonitorModels, "project_e", spy_e)
+    predict_ = PolicyRunner.predict
+    node = PolicyRunner(mn_run)              # a policy node's runner, beside the evaluation's
+
+    def spy_predict(self, obs, instruction):
+        out = predict_(self, obs, instruction)
+        if self is not node:
+            z_es.append(self.embedding(out))
+            acted.append(act(node, obs, instruction))   # the node's call, same observation
+        return out
+    monkeypatch.setattr(PolicyRunner, "predict", spy_predict)
     res = evaluate_policy(mn_run, ["open_drawer"], episodes=2, max_steps=1, seeds=[0],
                           workers=1, video="none", progress=False, monitor=True)
     assert len(seen) == 2
@@ -92,6 +99,15 @@ def test_monitor_watches_the_observer_camera_of_each_rollout(mn_run, monkeypatch
         m = ep["monitor"]
         # one decision: z_e averaged over the episode is that decision's
         assert m["cos_final"] == pytest.approx(m["cos_mean"], abs=1e-5)
+    assert len(z_es) == len(acted) == 2
+    # z_e is the policy node's: the same as PolicyRunner.act's embedding for that observation
+    for z, (_, z_node, kind) in zip(z_es, acted):
+        np.testing.assert_allclose(z, z_node, atol=1e-6)
+        assert kind == "z_e"
+    # z_u is the observer node's: the frames prepared as it prepares camera frames
+    observer = RecognizerRunner(mn_run, open_set=False)
+    clip = np.stack([observer.prepare(f) for f in seen[0]])
+    np.testing.assert_allclose(z_us[0], observer.recognize(clip).embedding, atol=1e-6)
     for i, ep in enumerate(res["episodes"]):      # one decision per episode: z_e i
         m = ep["monitor"]
         # the cosine of what the recognizer saw with what the policy decided, as the mirror node

@@ -1,11 +1,11 @@
-"""The observer's ROS-free input path (mn_ros/inference.py): clips cut on the frames' header
+"""The observer's ROS-free input path (mn_models/runtime.py): clips cut on the frames' header
 stamps, any camera size brought to the recognizer's input as in training."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from mn_ros.inference import ClipBuffer
+from mn_models.runtime import ClipBuffer, center_crop_square
 
 SEC = 1_000_000_000
 
@@ -57,7 +57,7 @@ def test_prepare_crops_the_centre_and_resizes_as_in_training(tiny_checkpoints, s
     """Any camera size -> the recognizer's input: the centred square, resized the way the
     training clips were (mn_models.data._resize_frames)."""
     from mn_models.data import _resize_frames
-    from mn_ros.inference import RecognizerRunner
+    from mn_models.runtime import RecognizerRunner
     r = RecognizerRunner(tiny_checkpoints["au"])
     h, w = shape
     img = np.zeros((h, w, 3), np.uint8)
@@ -75,3 +75,10 @@ def test_prepare_crops_the_centre_and_resizes_as_in_training(tiny_checkpoints, s
         assert np.abs(out.astype(int) - want).mean() < 0.5, np.abs(out.astype(int) - want).max()
     assert out[..., 1].min() == 200              # nothing of the black sides is left
     assert out[: r.image_size // 2 - 1, :, 0].max() == 30 and out[-1, :, 0].min() == 200
+
+
+def test_center_crop_square_keeps_the_middle():
+    wide = np.arange(4 * 8).reshape(4, 8, 1)
+    np.testing.assert_array_equal(center_crop_square(wide), wide[:, 2:6])
+    tall = np.arange(9 * 4).reshape(9, 4, 1)
+    np.testing.assert_array_equal(center_crop_square(tall), tall[2:6])

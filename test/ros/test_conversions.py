@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_module_imports_no_ros():
     code = ("import sys, json; import mn_ros.conversions, mn_ros.observation_sync, "
-            "mn_ros.inference, mn_ros.graph, mn_ros.bringup, mn_ros.demo_source, mn_ros.topics\n"
+            "mn_models.runtime, mn_ros.graph, mn_ros.bringup, mn_ros.demo_source, mn_ros.topics\n"
             "print(json.dumps(sorted(k for k in sys.modules if k.split('.')[0] == 'rclpy' or "
             "k.split('.')[0].endswith(('_msgs', '_srvs')))))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
@@ -315,10 +315,3 @@ def test_bad_compressed_images_are_refused(fmt, data, message):
         data = cv.encode_compressed(np.zeros((4, 4, 3), np.uint8), "jpeg")
     with pytest.raises(cv.ConversionError, match=message):
         cv.compressed_msg_to_rgb(CompressedImage(format=fmt, data=data))
-
-
-def test_center_crop_square_keeps_the_middle():
-    wide = np.arange(4 * 8).reshape(4, 8, 1)
-    np.testing.assert_array_equal(cv.center_crop_square(wide), wide[:, 2:6])
-    tall = np.arange(9 * 4).reshape(9, 4, 1)
-    np.testing.assert_array_equal(cv.center_crop_square(tall), tall[2:6])

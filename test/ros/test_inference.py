@@ -1,4 +1,4 @@
-"""The ROS-free inference core of the policy and observer nodes (mn_ros/inference.py)."""
+"""The ROS-free inference core of the policy and observer nodes (mn_models/runtime.py)."""
 from __future__ import annotations
 
 import numpy as np
@@ -23,7 +23,7 @@ def synthetic_observation(hw: int = 32):
 
 @pytest.mark.parametrize("kind, emb_kind, dim", [("mn", "z_e", 64), ("ee", "e", 64)])
 def test_policy_runner_acts(tiny_checkpoints, kind, emb_kind, dim):
-    from mn_ros.inference import PolicyRunner
+    from mn_models.runtime import PolicyRunner
     r = PolicyRunner(tiny_checkpoints[kind])
     assert r.instructions == INSTRUCTIONS
     action, emb, k = r.act(synthetic_observation(), INSTRUCTIONS[0])
@@ -40,7 +40,7 @@ def test_policy_runner_acts(tiny_checkpoints, kind, emb_kind, dim):
 
 
 def test_recognizer_runner_recognizes(tiny_checkpoints):
-    from mn_ros.inference import RecognizerRunner
+    from mn_models.runtime import RecognizerRunner
     r = RecognizerRunner(tiny_checkpoints["mn"])
     frames = np.random.default_rng(0).integers(0, 256, (13, 48, 48, 3), dtype=np.uint8)
     out = r.recognize(frames, top_k=5)
@@ -74,7 +74,7 @@ def test_recognizer_runner_recognizes(tiny_checkpoints):
 ])
 def test_runners_refuse_bad_checkpoints(tiny_checkpoints, tmp_path, runner, kind, message):
     from mn_models.checkpoint import CheckpointError
-    from mn_ros import inference
+    from mn_models import runtime as inference
     paths = dict(tiny_checkpoints, missing=tmp_path / "nope", **{"": ""})
     with pytest.raises(CheckpointError, match=message):
         getattr(inference, runner)(paths[kind])
@@ -87,7 +87,7 @@ def test_recognizer_runner_applies_the_open_set_rule_of_its_checkpoint(tiny_chec
     import shutil
 
     from mn_models.eval.open_set import OpenSetError, OpenSetRule, save_rule
-    from mn_ros.inference import RecognizerRunner
+    from mn_models.runtime import RecognizerRunner
     ck = tmp_path / "mn"
     shutil.copytree(tiny_checkpoints["mn"], ck)
     frames = np.random.default_rng(0).integers(0, 256, (12, 48, 48, 3), dtype=np.uint8)

@@ -114,7 +114,7 @@ def test_evaluation_refuses_calibration_videos_and_reports_on_test_ones(calibrat
 
 
 def test_runner_answers_none_to_grey_frames(calibrated):
-    from mn_ros.inference import RecognizerRunner
+    from mn_models.runtime import RecognizerRunner
     grey = np.full((24, 32, 32, 3), 128, np.uint8)
     r = RecognizerRunner(calibrated["run"])
     out = r.recognize(grey)

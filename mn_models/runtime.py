@@ -1,4 +1,7 @@
-"""What the policy and observer nodes compute, without ROS: load a checkpoint, act, recognize.
+"""What the deployed system computes, without ROS: load a checkpoint, act, recognize.
+
+The policy and observer nodes (mn_ros), `mn bench ros`, and the evaluations that must measure
+what those nodes compute (`mn eval ee` rollouts, the success monitor) all run these classes.
 
     runner = PolicyRunner("runs/mn")                       # ee, mn or probe checkpoint
     action, emb, kind = runner.act(observation, "open the top drawer")   # (9,), (D,), "z_e"|"e"
@@ -9,7 +12,7 @@
     clip.add(rec.prepare(rgb), stamp_ns)                   # any camera size -> the model's
 
 Both refuse a checkpoint that is missing, truncated or of the wrong kind with
-mn_models.checkpoint.CheckpointError. The same code runs in-process for `mn bench ros`.
+mn_models.checkpoint.CheckpointError.
 """
 from __future__ import annotations
 
@@ -23,21 +26,34 @@ RECOGNIZER_KINDS = ("au", "mn", "probe")
 
 
 def _open(path, need: tuple[str, ...], kinds: tuple[str, ...], what: str):
-    from mn_models.checkpoint import CheckpointError, open_checkpoint
-    if not str(path).strip():
+    """A checkpoint folder, run folder or an opened mn_models.checkpoint.Checkpoint."""
+    from mn_models.checkpoint import Checkpoint, CheckpointError, open_checkpoint
+    if isinstance(path, Checkpoint):
+        ck = open_checkpoint(path.path, need=need)
+    elif not str(path).strip():
         raise CheckpointError(f"no checkpoint given: set the 'checkpoint' parameter to a {what} "
                               f"checkpoint or run folder (kind {' or '.join(kinds)})")
-    ck = open_checkpoint(Path(path).expanduser(), need=need)
+    else:
+        ck = open_checkpoint(Path(path).expanduser(), need=need)
     if ck.kind not in kinds:
         raise CheckpointError(f"{ck.path} is a {ck.kind!r} checkpoint; the {what} needs kind "
                               f"{' or '.join(kinds)}")
     return ck
 
 
-def _threads(threads: int) -> None:
+def _threads(threads: int | None) -> None:
     import torch
-    if threads > 0:
+    if threads and threads > 0:
         torch.set_num_threads(threads)
+
+
+def center_crop_square(rgb: np.ndarray) -> np.ndarray:
+    """The centred square of side min(H, W) of an (H, W, C) image (a view): what the
+    recognizer sees of a non-square camera (it trained on square frames) before resizing."""
+    h, w = rgb.shape[:2]
+    s = min(h, w)
+    top, left = (h - s) // 2, (w - s) // 2
+    return rgb[top:top + s, left:left + s]
 
 
 class PolicyRunner:
@@ -48,9 +64,9 @@ class PolicyRunner:
         threads: torch CPU threads (0 = torch's default).
     """
 
-    def __init__(self, checkpoint, threads: int = 1):
+    def __init__(self, checkpoint, threads: int | None = 1):
         from mn_models.checkpoint import build_alignment, build_policy
-        from mn_models.recognizer.tokenizer import get_tokenizer
+        from mn_models.eval.common import policy_tokenizer
         _threads(threads)
         self.checkpoint = _open(checkpoint, ("policy",), POLICY_KINDS, "policy")
         meta = self.checkpoint.meta
@@ -59,18 +75,9 @@ class PolicyRunner:
                           if "alignment" in meta.get("modules", []) else None)
         self.instructions: list[str] = list(meta.get("instructions", []))
         self.cameras = tuple(self.policy.cfg.cameras)
-        self.tokenizer = get_tokenizer(self._context_length())
+        self.tokenizer = policy_tokenizer(self.checkpoint)   # the trainer's context length
         self.kind = "z_e" if self.alignment is not None else "e"
-
-    def _context_length(self) -> int:
-        """The trainer tokenizes policy instructions with the recognizer's context length."""
-        meta, cfg = self.checkpoint.meta, self.checkpoint.config
-        if "recognizer" in meta.get("model_configs", {}):
-            return int(meta["model_configs"]["recognizer"]["context_length"])
-        from mn_models.recognizer.config import make_recognizer_config
-        rc = make_recognizer_config(cfg.get("recognizer", "tiny"),
-                                    **(cfg.get("recognizer_overrides") or {}))
-        return int(rc.context_length)
+        self._tokens: tuple[str, object] | None = None
 
     def check_instruction(self, instruction: str, allow_unknown: bool = False) -> str:
         """The stripped instruction, or ValueError if empty / not in the vocabulary."""
@@ -82,18 +89,35 @@ class PolicyRunner:
                              f"{self.instructions}")
         return text
 
-    def act(self, observation, instruction: str) -> tuple[np.ndarray, np.ndarray, str]:
-        """Next keyframe target (9,) [xyz, quat xyzw, gripper_open, ignore_collisions], the
-        embedding (D,) (z_e if the checkpoint aligns, else the raw policy feature e), its kind."""
+    def predict(self, observation, instruction: str) -> dict:
+        """The policy's raw outputs for one observation (mn_models.policy.constants keys:
+        actions (1, 9), embedding e (1, policy_dim), heatmaps, rotation logits, ...), decoded
+        by the policy itself (no teacher forcing), in eval mode without gradients."""
         import torch
         from mn_models.policy.samples import batch_from_observations
-        batch = batch_from_observations([observation], self.tokenizer([instruction]),
-                                        cameras=self.cameras)
-        actions, e = self.policy.predict_action(batch)        # (1, 9), (1, policy_dim)
+        if self._tokens is None or self._tokens[0] != instruction:
+            self._tokens = (instruction, self.tokenizer([instruction]))   # (1, L)
+        batch = batch_from_observations([observation], self._tokens[1], cameras=self.cameras)
+        self.policy.eval()
+        with torch.no_grad():
+            return self.policy.predict(batch)
+
+    def embedding(self, out: dict) -> np.ndarray:
+        """(D,) of predict()'s output: z_e (unit norm) if the checkpoint aligns, else e."""
+        import torch
+        from mn_models.policy import constants as K
+        e = out[K.EMBEDDING]                                   # (1, policy_dim)
         with torch.no_grad():
             if self.alignment is not None:
                 e = torch.nn.functional.normalize(self.alignment.T_e(e), dim=-1)  # (1, dim_z)
-        return actions[0].double().numpy(), e[0].float().numpy(), self.kind
+        return e[0].float().numpy()
+
+    def act(self, observation, instruction: str) -> tuple[np.ndarray, np.ndarray, str]:
+        """Next keyframe target (9,) [xyz, quat xyzw, gripper_open, ignore_collisions], the
+        embedding (D,) (z_e if the checkpoint aligns, else the raw policy feature e), its kind."""
+        from mn_models.policy import constants as K
+        out = self.predict(observation, instruction)
+        return out[K.ACTIONS][0].double().numpy(), self.embedding(out), self.kind
 
 
 @dataclass
@@ -164,7 +188,7 @@ class RecognizerRunner:
     checkpoint folder, written by `mn calibrate`; ``open_set=False`` ignores it) a clip that
     shows none of the instructions is answered ``none``."""
 
-    def __init__(self, checkpoint, threads: int = 1, open_set: bool = True):
+    def __init__(self, checkpoint, threads: int | None = 1, open_set: bool = True):
         import torch
         from mn_models.checkpoint import CheckpointError, build_alignment, build_recognizer
         _threads(threads)
@@ -194,7 +218,6 @@ class RecognizerRunner:
         reduce) -- the same low-pass, ~10x cheaper for a 720p camera; up to 4 S (the 128 px
         observer camera at S = 32) the pixels are exactly the training clips'."""
         from mn_models.data import _resize_frames
-        from mn_ros.conversions import center_crop_square
         sq = np.ascontiguousarray(center_crop_square(rgb))
         k = sq.shape[0] // (4 * self.image_size)
         if k >= 2:
