@@ -77,9 +77,7 @@ class _Graph:
     """Policy + observer processes and this process's rclpy node."""
 
     def __init__(self, checkpoint: Path, log_dir: Path, every: int):
-        import rclpy
-        from rclpy.executors import SingleThreadedExecutor
-        from rclpy.node import Node
+        from mn_ros.node_common import PrivateNode
         domain = 100 + (os.getpid() + random.randint(0, 100)) % 101
         env = dict(os.environ, ROS_DOMAIN_ID=str(domain), ROS_LOG_DIR=str(log_dir),
                    ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST", FASTDDS_BUILTIN_TRANSPORTS="UDPv4",
@@ -94,12 +92,8 @@ class _Graph:
                 ("mn_ros.policy_node", ["-p", "max_steps:=100000"]),
                 ("mn_ros.observer_node", ["-p", f"recognize_every:={every}", "-p",
                                           f"min_frames:={every}", "-p", "clip_gap_s:=0.5"]))]
-        self.ctx = rclpy.Context()
-        rclpy.init(context=self.ctx, domain_id=domain,
-                   signal_handler_options=rclpy.signals.SignalHandlerOptions.NO)
-        self.node = Node("bench", namespace=f"/{NS}", context=self.ctx)
-        self.executor = SingleThreadedExecutor(context=self.ctx)
-        self.executor.add_node(self.node)
+        self.graph = PrivateNode("bench", domain, f"/{NS}")
+        self.node, self.executor = self.graph.node, self.graph.executor
 
     def spin_until(self, predicate, timeout: float) -> bool:
         end = time.monotonic() + timeout
@@ -112,8 +106,7 @@ class _Graph:
 
     def close(self) -> None:
         import signal
-        self.node.destroy_node()
-        self.ctx.try_shutdown()
+        self.graph.close()
         for p in self.procs:
             if p.poll() is None:
                 os.killpg(p.pid, signal.SIGINT)
@@ -334,16 +327,13 @@ def run_camera(checkpoint: str | None = None, duration: float = 60.0, rate: floa
     by the node, received here; p50/p95). Once per QoS mode of the image subscription."""
     import signal
 
-    import rclpy
-    from rclpy.executors import SingleThreadedExecutor
-    from rclpy.node import Node
     from sensor_msgs.msg import CompressedImage, Image
     from std_msgs.msg import String
     from std_srvs.srv import Trigger
 
     from mn_ros import conversions as cv
     from mn_ros import topics as T
-    from mn_ros.node_common import COMMAND_QOS, IMAGE_QOS, LATCHED_QOS, SENSOR_QOS
+    from mn_ros.node_common import COMMAND_QOS, IMAGE_QOS, LATCHED_QOS, SENSOR_QOS, PrivateNode
 
     tmp = Path(tempfile.mkdtemp(prefix="mn_bench_camera_"))
     ck = Path(checkpoint) if checkpoint else tiny_checkpoint(tmp / "ckpt")
@@ -360,12 +350,8 @@ def run_camera(checkpoint: str | None = None, duration: float = 60.0, rate: floa
                      "frame_bytes": sizes, "checkpoint": str(ck)}
     for mode in qos_modes:
         proc = _start_observer(ck, tmp, domain, mode, env)
-        ctx = rclpy.Context()
-        rclpy.init(context=ctx, domain_id=domain,
-                   signal_handler_options=rclpy.signals.SignalHandlerOptions.NO)
-        node = Node("bench_camera", namespace=f"/{NS}", context=ctx)
-        ex = SingleThreadedExecutor(context=ctx)
-        ex.add_node(node)
+        graph = PrivateNode("bench_camera", domain, f"/{NS}")
+        node, ex = graph.node, graph.executor
         try:
             qos = IMAGE_QOS if mode == "reliable" else SENSOR_QOS
             pubs = {"rgb8": node.create_publisher(Image, T.VIDEO, qos),
@@ -426,8 +412,7 @@ def run_camera(checkpoint: str | None = None, duration: float = 60.0, rate: floa
                     f"({100 * res['received_fraction']:.1f} %), latency p50 "
                     f"{res['latency_ms_p50']:.1f} ms p95 {res['latency_ms_p95']:.1f} ms")
         finally:
-            node.destroy_node()
-            ctx.try_shutdown()
+            graph.close()
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGINT)
             try:

@@ -35,20 +35,15 @@ class LifecycleDriver:
     (name, "active" | "failed", detail) for the supervisor."""
 
     def __init__(self, nodes: dict[str, str], env: dict):
-        import rclpy
         from lifecycle_msgs.srv import ChangeState
         for k in (*DDS_VARS, "ROS_LOG_DIR"):   # this process joins the children's graph
             if env.get(k):
                 os.environ[k] = env[k]
         os.environ.pop("ROS_LOCALHOST_ONLY", None)
-        self.rclpy, self.ChangeState = rclpy, ChangeState
-        self.ctx = rclpy.Context()
-        rclpy.init(args=[], context=self.ctx, domain_id=int(env.get("ROS_DOMAIN_ID") or 0),
-                   signal_handler_options=rclpy.signals.SignalHandlerOptions.NO)
-        self.node = rclpy.create_node("mn_bringup", context=self.ctx)
-        from rclpy.executors import SingleThreadedExecutor
-        self.executor = SingleThreadedExecutor(context=self.ctx)
-        self.executor.add_node(self.node)
+        from mn_ros.node_common import PrivateNode
+        self.ChangeState = ChangeState
+        self.graph = PrivateNode("mn_bringup", int(env.get("ROS_DOMAIN_ID") or 0))
+        self.node, self.executor = self.graph.node, self.graph.executor
         self.t0 = time.monotonic()
         self.nodes = {name: {"fqn": fqn, "phase": "waiting", "future": None,
                              "client": self.node.create_client(ChangeState,
@@ -88,11 +83,7 @@ class LifecycleDriver:
             self.nodes[name]["phase"] = "gone"
 
     def close(self) -> None:
-        try:
-            self.executor.shutdown()
-            self.node.destroy_node()
-        finally:
-            self.ctx.try_shutdown()
+        self.graph.close()
 
 
 class Supervisor:

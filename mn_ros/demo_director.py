@@ -107,20 +107,12 @@ class Director:
     """An rclpy node in this process on the graph's domain: commands and listening."""
 
     def __init__(self, domain: int, namespace: str):
-        import rclpy
-        from rclpy.executors import SingleThreadedExecutor
-        from rclpy.node import Node
-        from rclpy.signals import SignalHandlerOptions
         from sensor_msgs.msg import Image
         from std_msgs.msg import Bool, Float32, Float32MultiArray, String
 
-        from mn_ros.node_common import COMMAND_QOS, LATCHED_QOS, SENSOR_QOS
-        self.ctx = rclpy.Context()
-        rclpy.init(context=self.ctx, domain_id=domain,
-                   signal_handler_options=SignalHandlerOptions.NO)
-        self.node = Node("demo_director", namespace=f"/{namespace}", context=self.ctx)
-        self.executor = SingleThreadedExecutor(context=self.ctx)
-        self.executor.add_node(self.node)
+        from mn_ros.node_common import COMMAND_QOS, LATCHED_QOS, SENSOR_QOS, PrivateNode
+        self.graph = PrivateNode("demo_director", domain, f"/{namespace}")
+        self.node, self.executor = self.graph.node, self.graph.executor
         self.phase = "startup"
         self.result = GraphResult()
         self.statuses: list[dict] = []
@@ -222,11 +214,7 @@ class Director:
         return future.result().message
 
     def close(self) -> None:
-        try:
-            self.executor.shutdown()
-            self.node.destroy_node()
-        finally:
-            self.ctx.try_shutdown()
+        self.graph.close()
 
 
 # ------------------------------------------------------------------------------ the run

@@ -330,6 +330,34 @@ class ManagedNode(LifecycleNode):
         return self.get_clock().now().nanoseconds
 
 
+class PrivateNode:
+    """An rclpy node on its own context and domain inside a tool that drives a graph (`mn
+    bringup`'s lifecycle driver, the demo's director, the ROS benchmarks), with its executor;
+    ``close()`` releases all three, also when a step of set-up failed."""
+
+    def __init__(self, name: str, domain: int, namespace: str = ""):
+        self.ctx = rclpy.Context()
+        rclpy.init(args=[], context=self.ctx, domain_id=int(domain),
+                   signal_handler_options=rclpy.signals.SignalHandlerOptions.NO)
+        self.node = self.executor = None
+        try:
+            self.node = Node(name, namespace=namespace or None, context=self.ctx)
+            self.executor = SingleThreadedExecutor(context=self.ctx)
+            self.executor.add_node(self.node)
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        try:
+            if self.executor is not None:
+                self.executor.shutdown()
+            if self.node is not None:
+                self.node.destroy_node()
+        finally:
+            self.ctx.try_shutdown()
+
+
 class _StopFlag:
     """SIGINT/SIGTERM handler: remember that a stop was asked; never raise."""
 

@@ -157,21 +157,15 @@ class Client:
     """An rclpy node in the test process, on its own context and domain."""
 
     def __init__(self, domain: int, ns: str):
-        import rclpy
-        from rclpy.executors import SingleThreadedExecutor
-        from rclpy.node import Node
         for k, v in (("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST"),
                      ("FASTDDS_BUILTIN_TRANSPORTS", "UDPv4")):
             os.environ[k] = v
         if "ROS_LOG_DIR" not in os.environ:   # not ~/.ros/log
             import tempfile
             os.environ["ROS_LOG_DIR"] = tempfile.mkdtemp(prefix="mn_test_roslog_")
-        self.ctx = rclpy.Context()
-        rclpy.init(context=self.ctx, domain_id=domain,
-                   signal_handler_options=rclpy.signals.SignalHandlerOptions.NO)
-        self.node = Node("test_client", namespace=f"/{ns}", context=self.ctx)
-        self.executor = SingleThreadedExecutor(context=self.ctx)
-        self.executor.add_node(self.node)
+        from mn_ros.node_common import PrivateNode
+        self.graph = PrivateNode("test_client", domain, f"/{ns}")
+        self.node, self.executor = self.graph.node, self.graph.executor
         self.inbox: dict[str, list] = {}
 
     def listen(self, cls, topic: str, qos, key: str | None = None):
@@ -233,6 +227,4 @@ class Client:
         return self.call(GetState, f"{node}/get_state", timeout).current_state.label
 
     def close(self) -> None:
-        self.executor.shutdown()
-        self.node.destroy_node()
-        self.ctx.try_shutdown()
+        self.graph.close()
