@@ -110,3 +110,25 @@ def test_curve_averages_each_step_over_the_seeds_that_have_it(tmp_path):
             json.dumps({"step": i, "recognizer/loss": 3.0 - i / 100}) for i in range(0, 200, 50)))
     study.report(tmp_path)
     assert (tmp_path / "recognition_vs_step.png").stat().st_size > 1000
+
+
+def test_headline_verdicts_follow_the_ci_over_seeds(tmp_path):
+    assert study.verdict([0.1, 0.12, 0.11]) == "holds"
+    assert study.verdict([-0.1, -0.12, -0.11]) == "reversed"
+    assert study.verdict([0.1, -0.1, 0.05]) == "not shown (CI contains it)"
+    assert study.verdict([0.3]) == "one seed: no verdict"
+    assert study.verdict([0.7, 0.72, 0.71], null=0.5) == "holds"
+    for s, au, mn in ((0, 0.5, 0.6), (1, 0.4, 0.52), (2, 0.3, 0.41)):
+        _write(tmp_path, s, "recognition_au", {"accuracy": au, "per_task": {"t": au}})
+        _write(tmp_path, s, "recognition_mn", {"accuracy": mn, "per_task": {"t": mn}})
+        _write(tmp_path, s, "probe", {"recall_at_1": 0.2, "chance": 0.02})
+        _write(tmp_path, s, "probe_shuffled", {"recall_at_1": 0.02 + 0.01 * s, "chance": 0.02})
+    md, summary = study.build(tmp_path)
+    rows = {r["claim"]: r for r in summary["headline"]}
+    rec = rows["(3) joint training improves recognition"]
+    assert rec["values"] == pytest.approx([0.1, 0.12, 0.11]) and rec["verdict"] == "holds"
+    assert rec["cell"].startswith("+11.0 ± ")
+    ali = rows["(1) separately trained models are already aligned"]
+    assert ali["values"] == pytest.approx([0.18, 0.17, 0.16]) and ali["seeds"] == [0, 1, 2]
+    assert "| (3) joint training improves recognition | mn − au" in md["headline"]
+    assert "(3) joint training improves execution" not in rows     # no execution results
