@@ -433,16 +433,17 @@ def _curve_figure(results: Path, cur: dict) -> None:
     if cur.get("seeds"):
         lines = {m: {"x": list(cur[m]), "y": [100 * v[0] for v in cur[m].values()],
                      "ci": [100 * v[1] for v in cur[m].values()]} for m in ("au", "mn")}
-        panels.append({"title": "held-out top-1", "xlabel": "training step",
+        panels.append({"title": f"held-out top-1, training seeds {cur['seeds']}",
+                       "xlabel": "training step",
                        "ylabel": "top-1 recognition (%)", "lines": lines})
     loss = {m: _train_loss(results, m) for m in ("au", "mn")}
     if all(loss.values()):
-        panels.append({"title": "recognizer's contrastive loss on training batches",
+        n = min(v["seeds"] for v in loss.values())
+        panels.append({"title": f"recognizer's training loss (batches; mean of {n} seeds)",
                        "xlabel": "training step", "ylabel": "loss (moving average)",
                        "lines": loss})
     if panels:
-        plot_curves(panels, results / "recognition_vs_step.png",
-                    f"au vs mn, training seeds {cur.get('seeds') or _seeds(results)}")
+        plot_curves(panels, results / "recognition_vs_step.png", "au vs mn")
 
 
 BLOCK = re.compile(r"(<!-- study:(\w+) -->\n)(.*?)(<!-- /study:\2 -->)", re.S)
