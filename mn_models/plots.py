@@ -143,17 +143,18 @@ def plot_compare(rows: dict, path, ylabel: str, labels: tuple[str, str], title: 
 
 def plot_curves(panels: Sequence[dict], path, title: str = ""):
     """Side-by-side panels of lines with shaded 95 % CI bands. Each panel:
-    {"title", "xlabel", "ylabel", "lines": {label: {"x": [...], "y": [...], "ci": [...]}}}
-    (ci: half-widths, 0 where one seed)."""
+    {"title", "xlabel", "ylabel", "lines": {label: {"x": [...], "y": [...], "ci": [...],
+    "kw": {...}}}} (ci: half-widths, omitted or 0 for none; kw: matplotlib line keywords)."""
     plt = _pyplot()
     fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 3.6), squeeze=False)
     for ax, panel in zip(axes[0], panels):
         for label, line in panel["lines"].items():
             x, y = np.asarray(line["x"], float), np.asarray(line["y"], float)
-            ax.plot(x, y, "o-" if len(x) < 30 else "-", ms=3, label=label)
+            kw = {"marker": "o" if len(x) < 30 else None, "ms": 3, **line.get("kw", {})}
+            drawn = ax.plot(x, y, label=label, **kw)[0]
             ci = np.asarray(line.get("ci") or np.zeros_like(y), float)
             if ci.any():
-                ax.fill_between(x, y - ci, y + ci, alpha=0.2)
+                ax.fill_between(x, y - ci, y + ci, alpha=0.2, color=drawn.get_color())
         ax.set(title=panel.get("title", ""), xlabel=panel.get("xlabel", ""),
                ylabel=panel.get("ylabel", ""))
         ax.grid(alpha=0.3)

@@ -326,7 +326,8 @@ def _curve(results: Path) -> tuple[dict, str]:
         return {"seeds": []}, "_no curve yet_\n"
     au, mn = _by_step(per["au"]), _by_step(per["mn"])
     out = {"seeds": seeds, "au": {k: list(mean_ci(v)) + [len(v)] for k, v in au.items()},
-           "mn": {k: list(mean_ci(v)) + [len(v)] for k, v in mn.items()}}
+           "mn": {k: list(mean_ci(v)) + [len(v)] for k, v in mn.items()},
+           "per_seed": {m: dict(zip(seeds, per[m])) for m in per}}
     lines = ["| training step | au | mn | seeds |", "|---|---|---|---|"]
     for step in sorted(set(au) | set(mn)):
         a, m = au.get(step, []), mn.get(step, [])
@@ -431,8 +432,16 @@ def _curve_figure(results: Path, cur: dict) -> None:
     from mn_models.plots import plot_curves
     panels = []
     if cur.get("seeds"):
-        lines = {m: {"x": list(cur[m]), "y": [100 * v[0] for v in cur[m].values()],
-                     "ci": [100 * v[1] for v in cur[m].values()]} for m in ("au", "mn")}
+        # the mean over seeds, and each seed thin (with 2-3 seeds a t interval is too wide to
+        # draw usefully; the table gives it)
+        lines = {}
+        for m, colour in (("au", "tab:blue"), ("mn", "tab:orange")):
+            lines[f"{m}, mean"] = {"x": list(cur[m]), "y": [100 * v[0] for v in cur[m].values()],
+                                   "kw": {"color": colour, "lw": 2}}
+            for s, pts in cur["per_seed"][m].items():
+                lines[f"{m}, seed {s}"] = {
+                    "x": [p["step"] for p in pts], "y": [100 * p["accuracy"] for p in pts],
+                    "kw": {"color": colour, "lw": 0.8, "alpha": 0.45, "ls": "--", "ms": 2}}
         panels.append({"title": f"held-out top-1, training seeds {cur['seeds']}",
                        "xlabel": "training step",
                        "ylabel": "top-1 recognition (%)", "lines": lines})
