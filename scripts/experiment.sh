@@ -164,13 +164,21 @@ declare -A ABLATION=(
   [head_mlp]="alignment.head=mlp"
   [one_lr]="lr_align=1.0e-3 lr_text_fraction=1.0"
 )
+DEFAULT_ROW=pairs_instruction          # tiny_mn.yaml's own alignment settings
 stage_ablation() {   # ablation <row> <seed>
   local row=$1 s=$2 t0; local dir="ablation/${row}_s${s}"
   local ov=${ABLATION[$row]:?"unknown row $row; rows: ${!ABLATION[*]}"}
   stage_data
   local steps=${ABL_STEPS:-$STEPS} run="$OUT/abl_${row}_s$s"
-  # shellcheck disable=SC2086
-  train config/train/tiny_mn.yaml "$run" "$s" "$steps" "${AU[@]}" $ov
+  if [ "$row" = "$DEFAULT_ROW" ] && [ "$steps" = "$STEPS" ]; then
+    # the default is tiny_mn.yaml itself: the seed stage's mn run, trained on the same seed,
+    # data and steps on one thread, is this run (training again repeats it exactly)
+    run="$OUT/mn_s$s"
+    trained "$run" "$STEPS" || stage_seed "$s"
+  else
+    # shellcheck disable=SC2086
+    train config/train/tiny_mn.yaml "$run" "$s" "$steps" "${AU[@]}" $ov
+  fi
   have "$RESULTS/$dir/recognition.json" || {
     t0=$SECONDS
     "$MN" eval au --checkpoint "$run" --data "$DATA" --out "$OUT/eval/abl_${row}_s$s" --json \
