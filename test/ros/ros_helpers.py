@@ -190,16 +190,16 @@ class Client:
         """Call ``publish()`` again every ``every`` s until ``predicate()``. A publisher that
         counts a subscriber may still be unknown to it (DDS discovery is not symmetric), so
         one message sent right after ``wait_subscribers`` can be lost, even when reliable."""
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            publish()
-            step = min(end, time.monotonic() + every)
-            while time.monotonic() < step:
-                if predicate():
-                    return
-                self.executor.spin_once(timeout_sec=0.05)
-        if not predicate():
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        next_send = [0.0]
+
+        def sent_and_seen() -> bool:
+            if predicate():
+                return True
+            if time.monotonic() >= next_send[0]:
+                publish()
+                next_send[0] = time.monotonic() + every
+            return False
+        self.spin_until(sent_and_seen, timeout, what)
 
     def wait_publishers(self, sub, n: int = 1, timeout: float = 20.0) -> None:
         self.spin_until(lambda: sub.get_publisher_count() >= n, timeout,
