@@ -11,6 +11,7 @@
 #   SUCCESS_SPLIT=1 bash scripts/experiment.sh probe 0   # + Observation 2 (success vs failure)
 #   bash scripts/experiment.sh ablation tau_0.2 0        # Table 3, one row and seed
 #   bash scripts/experiment.sh curve 1     # recognition at every kept checkpoint, au vs mn
+#   bash scripts/experiment.sh long 1      # au and mn on an 8000-step schedule, the same curve
 #   bash scripts/experiment.sh report      # Tables 1-2, paired differences, figures
 #
 # Runs (datasets, checkpoints) go to $OUT (runs/study); the small result files each stage
@@ -216,33 +217,52 @@ stage_probe() {   # Observation 1 (and 2 with SUCCESS_SPLIT=1) on the frozen au/
   done
 }
 
-stage_curve() {   # held-out recognition at every kept checkpoint of au and mn of a seed
-  local s=$1 t0=$SECONDS; local dir="seed$s"
-  have "$RESULTS/$dir/curve_recognition.json" && return
-  trained "$OUT/au_s$s" "$STEPS" && trained "$OUT/mn_s$s" "$STEPS" || stage_seed "$s"
-  local m ck step
+# curve_of <au run> <mn run> <eval prefix> <result name> <seed>: held-out recognition (`mn eval
+# au`) at every kept checkpoint of an au and an mn run, into $RESULTS/seed<S>/<result name>.json
+curve_of() {
+  local au=$1 mn=$2 pre=$3 name=$4 s=$5 t0=$SECONDS m run ck step
   for m in au mn; do
-    for ck in "$OUT/${m}_s$s"/checkpoints/step_*; do
+    run=$au; [ "$m" = mn ] && run=$mn
+    for ck in "$run"/checkpoints/step_*; do
       step=$((10#${ck##*_}))
-      [ -f "$OUT/eval/curve_${m}_s${s}/step_$step/results.json" ] && continue
-      log "curve: $m seed $s step $step"
-      "$MN" eval au --checkpoint "$ck" --data "$DATA" --out "$OUT/eval/curve_${m}_s${s}/step_$step" \
-          --json > /dev/null
+      [ -f "$OUT/eval/${pre}_${m}_s${s}/step_$step/results.json" ] && continue
+      log "$name: $m seed $s step $step"
+      "$MN" eval au --checkpoint "$ck" --data "$DATA" \
+          --out "$OUT/eval/${pre}_${m}_s${s}/step_$step" --json > /dev/null
     done
   done
-  "$PY" - "$OUT/eval" "$s" > "$OUT/eval/curve_recognition_s$s.json" <<'PY'
+  "$PY" - "$OUT/eval" "$pre" "$s" > "$OUT/eval/${name}_s$s.json" <<'PY'
 import json, sys
 from pathlib import Path
-root, s = Path(sys.argv[1]), sys.argv[2]
+root, pre, s = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
 out = {}
 for m in ("au", "mn"):
     pts = [(int(p.parent.name[5:]), json.loads(p.read_text())["accuracy"])
-           for p in (root / f"curve_{m}_s{s}").glob("step_*/results.json")]
+           for p in (root / f"{pre}_{m}_s{s}").glob("step_*/results.json")]
     out[m] = [{"step": st, "accuracy": a} for st, a in sorted(pts)]
 print(json.dumps(out, indent=1))
 PY
-  keep "$OUT/eval/curve_recognition_s$s.json" "$dir/curve_recognition.json" $((SECONDS - t0)) \
-      "mn eval au --checkpoint $OUT/{au,mn}_s$s/checkpoints/step_* --data $DATA"
+  keep "$OUT/eval/${name}_s$s.json" "seed$s/$name.json" $((SECONDS - t0)) \
+      "mn eval au --checkpoint {$au,$mn}/checkpoints/step_* --data $DATA"
+}
+
+stage_curve() {   # held-out recognition at every kept checkpoint of au and mn of a seed
+  local s=$1
+  have "$RESULTS/seed$s/curve_recognition.json" && return
+  trained "$OUT/au_s$s" "$STEPS" && trained "$OUT/mn_s$s" "$STEPS" || stage_seed "$s"
+  curve_of "$OUT/au_s$s" "$OUT/mn_s$s" curve curve_recognition "$s"
+}
+
+stage_long() {   # au and mn on a longer schedule (LONG_STEPS), recognition every 1000 steps
+  local s=$1 steps=${LONG_STEPS:-8000}
+  have "$RESULTS/seed$s/curve_long_recognition.json" && return
+  stage_data
+  # the cosine schedule spans the whole run, so this is a new run, not the 4000-step one resumed
+  ( train config/train/tiny_au.yaml "$OUT/au_long_s$s" "$s" "$steps" "${AU[@]}" ckpt_every=1000 ) &
+  local pid=$!
+  train config/train/tiny_mn.yaml "$OUT/mn_long_s$s" "$s" "$steps" "${AU[@]}" ckpt_every=1000
+  wait "$pid"
+  curve_of "$OUT/au_long_s$s" "$OUT/mn_long_s$s" long curve_long_recognition "$s"
 }
 
 case "${1:-}" in
@@ -251,6 +271,7 @@ case "${1:-}" in
   probe) stage_probe "${2:?seed number}" ;;
   ablation) stage_ablation "${2:?row}" "${3:-0}" ;;
   curve) stage_curve "${2:?seed number}" ;;
+  long) stage_long "${2:?seed number}" ;;
   report) "$PY" -m mn_models.eval.study report "$RESULTS" --readme "$ROOT/README.md" ;;
   *) sed -n '2,21p' "$0"; exit 2 ;;
 esac
