@@ -179,11 +179,16 @@ def build(results) -> tuple[dict, dict]:
     abl, abl_md = _ablations(results)
     ob2, ob2_md = _observation2(results)
     cur, cur_md = _curve(results)
+    lng, lng_md = _curve(results, "curve_long_recognition")
+    if lng["seeds"]:
+        cur_md += ("\n**A longer schedule** (`experiment.sh long S`: au and mn trained again "
+                   f"for {max(max(lng['au'], default=0), max(lng['mn'], default=0))} steps, the "
+                   "cosine schedule spanning the whole run):\n\n" + lng_md)
     md = {"table1": _table(t1, "au", "mn"), "table2": _table(t2, "ee", "mn"),
           "table3": abl_md, "monitor": mon_md, "alignment": ali_md, "observation2": ob2_md,
           "curve": cur_md}
     summary = {"table1": t1, "table2": t2, "table3": abl, "monitor": mon, "alignment": ali,
-               "observation2": ob2, "curve": cur}
+               "observation2": ob2, "curve": cur, "curve_long": lng}
     summary["headline"], md["headline"] = _headline(summary)
     return md, summary
 
@@ -311,13 +316,14 @@ def _by_step(per_seed: list[dict]) -> dict[int, list[float]]:
     return dict(sorted(out.items()))
 
 
-def _curve(results: Path) -> tuple[dict, str]:
+def _curve(results: Path, name: str = "curve_recognition") -> tuple[dict, str]:
     """Held-out recognition (top-1) of au and mn at every kept checkpoint, mean over the
-    seeds that have the step (``curve_recognition.json`` of `experiment.sh curve S`)."""
+    seeds that have the step (``curve_recognition.json`` of `experiment.sh curve S`,
+    ``curve_long_recognition.json`` of `experiment.sh long S`)."""
     per = {"au": [], "mn": []}
     seeds = []
     for s in _seeds(results):
-        r = _load(results, s, "curve_recognition")
+        r = _load(results, s, name)
         if r:
             seeds.append(s)
             for m in per:
@@ -400,7 +406,7 @@ def report(results, readme=None) -> dict:
     atomic_write(results / "tables.md",
                  "".join(f"## {titles[k]}\n\n{md[k]}\n" for k in TABLES))
     _figures(results, t1, t2)
-    _curve_figure(results, summary["curve"])
+    _curve_figure(results, summary["curve"], summary["curve_long"])
     if readme:
         update_readme(readme, md)
     return {"markdown": md, "summary": summary}
@@ -428,23 +434,12 @@ def _figures(results: Path, t1: dict, t2: dict) -> None:
                          f"{labels[0]} vs {labels[1]}, training seeds {cmp['seeds']}")
 
 
-def _curve_figure(results: Path, cur: dict) -> None:
+def _curve_figure(results: Path, cur: dict, long: dict) -> None:
     from mn_models.plots import plot_curves
     panels = []
-    if cur.get("seeds"):
-        # the mean over seeds, and each seed thin (with 2-3 seeds a t interval is too wide to
-        # draw usefully; the table gives it)
-        lines = {}
-        for m, colour in (("au", "tab:blue"), ("mn", "tab:orange")):
-            lines[f"{m}, mean"] = {"x": list(cur[m]), "y": [100 * v[0] for v in cur[m].values()],
-                                   "kw": {"color": colour, "lw": 2}}
-            for s, pts in cur["per_seed"][m].items():
-                lines[f"{m}, seed {s}"] = {
-                    "x": [p["step"] for p in pts], "y": [100 * p["accuracy"] for p in pts],
-                    "kw": {"color": colour, "lw": 0.8, "alpha": 0.45, "ls": "--", "ms": 2}}
-        panels.append({"title": f"held-out top-1, training seeds {cur['seeds']}",
-                       "xlabel": "training step",
-                       "ylabel": "top-1 recognition (%)", "lines": lines})
+    for c, what in ((cur, "held-out top-1"), (long, "longer schedule: held-out top-1")):
+        if c.get("seeds"):
+            panels.append(_curve_panel(c, f"{what}, training seeds {c['seeds']}"))
     loss = {m: _train_loss(results, m) for m in ("au", "mn")}
     if all(loss.values()):
         n = min(v["seeds"] for v in loss.values())
@@ -453,6 +448,21 @@ def _curve_figure(results: Path, cur: dict) -> None:
                        "lines": loss})
     if panels:
         plot_curves(panels, results / "recognition_vs_step.png", "au vs mn")
+
+
+def _curve_panel(cur: dict, title: str) -> dict:
+    """The mean over seeds, and each seed thin (with 2-3 seeds a t interval is too wide to
+    draw usefully; the table gives it)."""
+    lines = {}
+    for m, colour in (("au", "tab:blue"), ("mn", "tab:orange")):
+        lines[f"{m}, mean"] = {"x": list(cur[m]), "y": [100 * v[0] for v in cur[m].values()],
+                               "kw": {"color": colour, "lw": 2}}
+        for s, pts in cur["per_seed"][m].items():
+            lines[f"{m}, seed {s}"] = {
+                "x": [p["step"] for p in pts], "y": [100 * p["accuracy"] for p in pts],
+                "kw": {"color": colour, "lw": 0.8, "alpha": 0.45, "ls": "--", "ms": 2}}
+    return {"title": title, "xlabel": "training step", "ylabel": "top-1 recognition (%)",
+            "lines": lines}
 
 
 BLOCK = re.compile(r"(<!-- study:(\w+) -->\n)(.*?)(<!-- /study:\2 -->)", re.S)

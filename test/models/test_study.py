@@ -112,6 +112,25 @@ def test_curve_averages_each_step_over_the_seeds_that_have_it(tmp_path):
     assert (tmp_path / "recognition_vs_step.png").stat().st_size > 1000
 
 
+def test_longer_schedule_is_its_own_table_under_the_curve(tmp_path):
+    _write(tmp_path, 1, "curve_recognition", {
+        "au": [{"step": 4000, "accuracy": 0.25}], "mn": [{"step": 4000, "accuracy": 0.2}]})
+    md, summary = study.build(tmp_path)
+    assert summary["curve_long"] == {"seeds": []} and "longer schedule" not in md["curve"]
+    _write(tmp_path, 1, "curve_long_recognition", {
+        "au": [{"step": 4000, "accuracy": 0.3}, {"step": 8000, "accuracy": 0.35}],
+        "mn": [{"step": 4000, "accuracy": 0.1}, {"step": 8000, "accuracy": 0.4}]})
+    md, summary = study.build(tmp_path)
+    # the 4000-step row of the longer run does not mix with the 4000-step run's
+    assert summary["curve"]["au"][4000][0] == pytest.approx(0.25)
+    assert summary["curve_long"]["au"][4000][0] == pytest.approx(0.3)
+    first, long = md["curve"].split("A longer schedule")
+    assert "| 4000 | 25.0 | 20.0 | 1 |" in first and "8000" not in first
+    assert "for 8000 steps" in long and "| 8000 | 35.0 | 40.0 | 1 |" in long
+    study.report(tmp_path)
+    assert (tmp_path / "recognition_vs_step.png").stat().st_size > 1000
+
+
 def test_headline_verdicts_follow_the_ci_over_seeds(tmp_path):
     assert study.verdict([0.1, 0.12, 0.11]) == "holds"
     assert study.verdict([-0.1, -0.12, -0.11]) == "reversed"
