@@ -1,6 +1,7 @@
 """The study's report (mn_models/eval/study.py): paired differences per seed, and the README's
 study tables are exactly what the committed result files say."""
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -151,3 +152,25 @@ def test_headline_verdicts_follow_the_ci_over_seeds(tmp_path):
     assert ali["values"] == pytest.approx([0.18, 0.17, 0.16]) and ali["seeds"] == [0, 1, 2]
     assert "| (3) joint training improves recognition | mn − au" in md["headline"]
     assert "(3) joint training improves execution" not in rows     # no execution results
+
+
+def _ablation_rows() -> dict[str, str]:
+    text = (ROOT / "scripts" / "experiment.sh").read_text()
+    block = text[text.index("declare -A ABLATION=("):]
+    block = block[:block.index("\n)")]
+    return dict(re.findall(r'\[(\S+)\]="([^"]*)"', block))
+
+
+def test_experiment_rows_are_the_reports_and_the_default_row_is_the_preset():
+    from mn_models.train_config import load_train_config
+    rows = _ablation_rows()
+    assert set(rows) == set(study.ABLATIONS)
+    # experiment.sh evaluates the seed stage's mn run for this row instead of training it
+    # again: valid only while its overrides leave tiny_mn.yaml as it is
+    text = (ROOT / "scripts" / "experiment.sh").read_text()
+    default = re.search(r"^DEFAULT_ROW=(\S+)", text, re.M).group(1)
+    preset = ROOT / "config" / "train" / "tiny_mn.yaml"
+    assert load_train_config(str(preset), rows[default].split()) == load_train_config(str(preset))
+    for row, ov in rows.items():
+        if row != default:
+            assert load_train_config(str(preset), ov.split()) != load_train_config(str(preset)), row
