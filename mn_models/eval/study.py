@@ -437,13 +437,13 @@ def _figures(results: Path, t1: dict, t2: dict) -> None:
 def _curve_figure(results: Path, cur: dict, long: dict) -> None:
     from mn_models.plots import plot_curves
     panels = []
-    for c, what in ((cur, "held-out top-1"), (long, "longer schedule: held-out top-1")):
+    for c, what in ((cur, "held-out top-1"), (long, "longer schedule")):
         if c.get("seeds"):
-            panels.append(_curve_panel(c, f"{what}, training seeds {c['seeds']}"))
+            panels.append(_curve_panel(c, f"{what}, seeds {c['seeds']}"))
     loss = {m: _train_loss(results, m) for m in ("au", "mn")}
     if all(loss.values()):
         n = min(v["seeds"] for v in loss.values())
-        panels.append({"title": f"recognizer's training loss (batches; mean of {n} seeds)",
+        panels.append({"title": f"training loss (mean of {n} seeds)",
                        "xlabel": "training step", "ylabel": "loss (moving average)",
                        "lines": loss})
     if panels:
@@ -455,9 +455,9 @@ def _curve_panel(cur: dict, title: str) -> dict:
     draw usefully; the table gives it)."""
     lines = {}
     for m, colour in (("au", "tab:blue"), ("mn", "tab:orange")):
-        lines[f"{m}, mean"] = {"x": list(cur[m]), "y": [100 * v[0] for v in cur[m].values()],
+        lines[f"{m}, mean" if len(cur["seeds"]) > 1 else m] = {"x": list(cur[m]), "y": [100 * v[0] for v in cur[m].values()],
                                "kw": {"color": colour, "lw": 2}}
-        for s, pts in cur["per_seed"][m].items():
+        for s, pts in (cur["per_seed"][m].items() if len(cur["seeds"]) > 1 else ()):
             lines[f"{m}, seed {s}"] = {
                 "x": [p["step"] for p in pts], "y": [100 * p["accuracy"] for p in pts],
                 "kw": {"color": colour, "lw": 0.8, "alpha": 0.45, "ls": "--", "ms": 2}}
