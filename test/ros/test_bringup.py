@@ -4,6 +4,7 @@ by on_failure, stops the others or not; and every `mn bringup` line of the READM
 written."""
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shlex
@@ -26,7 +27,7 @@ def start(args: list[str], tmp_path, name: str, cwd=ROOT):
     p = subprocess.Popen([sys.executable, "-m", "mn_ros.cli", "bringup", *args],
                          cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=fh,
                          stderr=subprocess.STDOUT, start_new_session=True)
-    p.fh = fh
+    p.fh, p.log = fh, log
     return p, log
 
 
@@ -55,10 +56,15 @@ def gone(pid: int) -> bool:
 
 
 def kill_all(*procs) -> None:
+    """Bringup and its nodes: each node runs in its own session, so killing bringup's process
+    group alone would leave them running for the rest of the suite."""
     for p in procs:
         if p.poll() is None:
             os.killpg(p.pid, signal.SIGKILL)
             p.wait(10)
+        for pid in pids(p.log):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
         p.fh.close()
 
 
