@@ -182,7 +182,7 @@ def build(results) -> tuple[dict, dict]:
     lng, lng_md = _curve(results, "curve_long_recognition")
     if lng["seeds"]:
         cur_md += ("\n**A longer schedule** (`experiment.sh long S`: au and mn trained again "
-                   f"for {max(max(lng['au'], default=0), max(lng['mn'], default=0))} steps, the "
+                   f"for {max([*lng['au'], *lng['mn']])} steps, the "
                    "cosine schedule spanning the whole run):\n\n" + lng_md)
     md = {"table1": _table(t1, "au", "mn"), "table2": _table(t2, "ee", "mn"),
           "table3": abl_md, "monitor": mon_md, "alignment": ali_md, "observation2": ob2_md,
@@ -453,11 +453,12 @@ def _curve_figure(results: Path, cur: dict, long: dict) -> None:
 def _curve_panel(cur: dict, title: str) -> dict:
     """The mean over seeds, and each seed thin (with 2-3 seeds a t interval is too wide to
     draw usefully; the table gives it)."""
-    lines = {}
+    lines, many = {}, len(cur["seeds"]) > 1
     for m, colour in (("au", "tab:blue"), ("mn", "tab:orange")):
-        lines[f"{m}, mean" if len(cur["seeds"]) > 1 else m] = {"x": list(cur[m]), "y": [100 * v[0] for v in cur[m].values()],
-                               "kw": {"color": colour, "lw": 2}}
-        for s, pts in (cur["per_seed"][m].items() if len(cur["seeds"]) > 1 else ()):
+        lines[f"{m}, mean" if many else m] = {
+            "x": list(cur[m]), "y": [100 * v[0] for v in cur[m].values()],
+            "kw": {"color": colour, "lw": 2}}
+        for s, pts in (cur["per_seed"][m].items() if many else ()):
             lines[f"{m}, seed {s}"] = {
                 "x": [p["step"] for p in pts], "y": [100 * p["accuracy"] for p in pts],
                 "kw": {"color": colour, "lw": 0.8, "alpha": 0.45, "ls": "--", "ms": 2}}
