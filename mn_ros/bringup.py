@@ -27,27 +27,42 @@ ACTIVE_MARK = "state: active"
 REFUSAL_MARK = "refusing to start: "
 DDS_VARS = ("ROS_DOMAIN_ID", "ROS_AUTOMATIC_DISCOVERY_RANGE", "FASTDDS_BUILTIN_TRANSPORTS")
 SERVICE_TIMEOUT_S = 180.0   # a node's lifecycle services must appear within this
+RESPONSE_TIMEOUT_S = 10.0   # then a transition's lost reply is looked for with get_state
 
 
 class LifecycleDriver:
     """Configures then activates nodes over their standard lifecycle services, one rclpy
     client in this process. ``step()`` advances without blocking; ``events`` collects
-    (name, "active" | "failed", detail) for the supervisor."""
+    (name, "active" | "failed" | "note", detail) for the supervisor.
 
-    def __init__(self, nodes: dict[str, str], env: dict):
-        from lifecycle_msgs.srv import ChangeState
+    A service reply can be lost (DDS drops a response sent before the client's reader is
+    matched), so a transition unanswered after ``response_timeout`` s, or answered with a
+    failure, is checked against the node's state over ``<node>/get_state``: the state the
+    transition leads to counts as done, the state it starts from (after no answer) means the
+    request was lost and is sent again, a state in transition means wait."""
+
+    TARGET = {"configure": "inactive", "activate": "active"}
+    START = {"configure": "unconfigured", "activate": "inactive"}
+
+    def __init__(self, nodes: dict[str, str], env: dict,
+                 response_timeout: float = RESPONSE_TIMEOUT_S):
+        from lifecycle_msgs.srv import ChangeState, GetState
         for k in (*DDS_VARS, "ROS_LOG_DIR"):   # this process joins the children's graph
             if env.get(k):
                 os.environ[k] = env[k]
         os.environ.pop("ROS_LOCALHOST_ONLY", None)
         from mn_ros.node_common import PrivateNode
-        self.ChangeState = ChangeState
+        self.ChangeState, self.GetState = ChangeState, GetState
+        self.response_timeout = response_timeout
         self.graph = PrivateNode("mn_bringup", int(env.get("ROS_DOMAIN_ID") or 0))
         self.node, self.executor = self.graph.node, self.graph.executor
         self.t0 = time.monotonic()
-        self.nodes = {name: {"fqn": fqn, "phase": "waiting", "future": None,
+        self.nodes = {name: {"fqn": fqn, "phase": "waiting", "future": None, "sent": 0.0,
+                             "refused": False, "probe": None, "probed": 0.0,
                              "client": self.node.create_client(ChangeState,
-                                                               f"{fqn}/change_state")}
+                                                               f"{fqn}/change_state"),
+                             "state_client": self.node.create_client(GetState,
+                                                                     f"{fqn}/get_state")}
                       for name, fqn in nodes.items()}
         self.events: list[tuple[str, str, str]] = []
 
@@ -55,27 +70,72 @@ class LifecycleDriver:
         req = self.ChangeState.Request()
         req.transition.label = label
         n["future"], n["phase"] = n["client"].call_async(req), label
+        n["sent"], n["refused"], n["probe"] = time.monotonic(), False, None
+
+    def _probe(self, n: dict) -> None:
+        n["probe"], n["probed"] = n["state_client"].call_async(self.GetState.Request()), \
+            time.monotonic()
+
+    def _advance(self, name: str, n: dict) -> None:
+        if n["phase"] == "configure":
+            self._send(n, "activate")
+        else:
+            n["phase"] = "active"
+            self.events.append((name, "active", ""))
+
+    def _decide(self, name: str, n: dict, state: str) -> None:
+        """After get_state answered ``state`` for a transition that failed or went unanswered."""
+        label = n["phase"]
+        if state == self.TARGET[label]:
+            if not n["refused"]:
+                self.events.append((name, "note", f"no reply to {label} after "
+                                    f"{self.response_timeout:.0f} s, but the node is {state}"))
+            self._advance(name, n)
+        elif state == self.START[label] and not n["refused"]:
+            self.events.append((name, "note", f"no reply to {label} after "
+                                f"{self.response_timeout:.0f} s and the node is still {state}: "
+                                "sending it again"))
+            self._send(n, label)
+        elif state.endswith("ing") and state != "errorprocessing":   # configuring, activating
+            if n["refused"]:   # wait for the state again, not for that spent reply
+                from rclpy.task import Future
+                n["future"], n["refused"] = Future(), False
+            n["sent"] = time.monotonic()
+        else:
+            self.events.append((name, "failed", f"{label} failed (now {state})"))
+            n["phase"] = "failed"
 
     def step(self, timeout: float = 0.05) -> None:
         self.executor.spin_once(timeout_sec=timeout)
+        now = time.monotonic()
         for name, n in self.nodes.items():
             if n["phase"] == "waiting":
                 if n["client"].service_is_ready():
                     self._send(n, "configure")
-                elif time.monotonic() - self.t0 > SERVICE_TIMEOUT_S:
+                elif now - self.t0 > SERVICE_TIMEOUT_S:
                     n["phase"] = "failed"
                     self.events.append((name, "failed", f"no {n['fqn']}/change_state service "
                                         f"after {SERVICE_TIMEOUT_S:.0f} s"))
-            elif n["phase"] in ("configure", "activate") and n["future"].done():
-                ok = n["future"].result() is not None and n["future"].result().success
-                if ok and n["phase"] == "configure":
-                    self._send(n, "activate")
-                elif ok:
-                    n["phase"] = "active"
-                    self.events.append((name, "active", ""))
-                else:
-                    self.events.append((name, "failed", f"{n['phase']} failed"))
-                    n["phase"] = "failed"
+            elif n["phase"] not in ("configure", "activate"):
+                continue
+            elif n["future"].done() and not n["refused"]:
+                reply = n["future"].result()
+                if reply is not None and reply.success:
+                    self._advance(name, n)
+                else:   # a refusal, or a repeat of a transition whose first reply was lost
+                    n["refused"] = True
+                    self._probe(n)
+            elif n["probe"] is not None:
+                if n["probe"].done():
+                    reply, n["probe"] = n["probe"].result(), None
+                    if reply is None:
+                        self._probe(n)
+                    else:
+                        self._decide(name, n, reply.current_state.label)
+                elif now - n["probed"] > self.response_timeout:
+                    self._probe(n)   # that reply was lost too: ask again
+            elif not n["refused"] and now - n["sent"] > self.response_timeout:
+                self._probe(n)
 
     def forget(self, name: str) -> None:
         """A child that exited: nothing more to drive."""
@@ -181,6 +241,8 @@ class Supervisor:
                     for name, what, detail in driver.events:
                         if what == "active":
                             self._mark_active(name)
+                        elif what == "note":
+                            self.say(self.tag, f"{name}: {detail}")
                         elif self._failure(name, "failed to configure: " + self.refusals.get(
                                 name, detail)):
                             code = 1

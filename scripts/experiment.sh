@@ -217,10 +217,11 @@ stage_probe() {   # Observation 1 (and 2 with SUCCESS_SPLIT=1) on the frozen au/
   done
 }
 
-# curve_of <au run> <mn run> <eval prefix> <result name> <seed>: held-out recognition (`mn eval
-# au`) at every kept checkpoint of an au and an mn run, into $RESULTS/seed<S>/<result name>.json
+# curve_of <au run> <mn run> <eval prefix> <result name> <seed> [<stage start, $SECONDS>]: held-out
+# recognition (`mn eval au`) at every kept checkpoint of an au and an mn run, into
+# $RESULTS/seed<S>/<result name>.json; its wall time counts from the stage's start if given
 curve_of() {
-  local au=$1 mn=$2 pre=$3 name=$4 s=$5 t0=$SECONDS m run ck step
+  local au=$1 mn=$2 pre=$3 name=$4 s=$5 t0=${6:-$SECONDS} m run ck step
   for m in au mn; do
     run=$au; [ "$m" = mn ] && run=$mn
     for ck in "$run"/checkpoints/step_*; do
@@ -254,7 +255,7 @@ stage_curve() {   # held-out recognition at every kept checkpoint of au and mn o
 }
 
 stage_long() {   # au and mn on a longer schedule (LONG_STEPS), recognition every 1000 steps
-  local s=$1 steps=${LONG_STEPS:-8000}
+  local s=$1 steps=${LONG_STEPS:-8000} t0=$SECONDS
   have "$RESULTS/seed$s/curve_long_recognition.json" && return
   stage_data
   # the cosine schedule spans the whole run, so this is a new run, not the 4000-step one resumed
@@ -262,7 +263,7 @@ stage_long() {   # au and mn on a longer schedule (LONG_STEPS), recognition ever
   local pid=$!
   train config/train/tiny_mn.yaml "$OUT/mn_long_s$s" "$s" "$steps" "${AU[@]}" ckpt_every=1000
   wait "$pid"
-  curve_of "$OUT/au_long_s$s" "$OUT/mn_long_s$s" long curve_long_recognition "$s"
+  curve_of "$OUT/au_long_s$s" "$OUT/mn_long_s$s" long curve_long_recognition "$s" "$t0"
 }
 
 case "${1:-}" in
