@@ -39,3 +39,9 @@ def format_ci(mean: float, half: float, scale: float = 100.0, digits: int = 1) -
     if half == 0.0:
         return f"{mean * scale:.{digits}f}"
     return f"{mean * scale:.{digits}f} ± {half * scale:.{digits}f}"
+
+
+def format_diff(mean: float, half: float, scale: float = 100.0, digits: int = 1) -> str:
+    """A difference, signed: '+5.0 ± 3.2'; just '+5.0' when there is one seed (never '-0.0')."""
+    m = mean * scale if round(mean * scale, digits) else 0.0
+    return f"{m:+.{digits}f}" + (f" ± {half * scale:.{digits}f}" if half else "")

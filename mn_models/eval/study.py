@@ -22,7 +22,7 @@ import re
 import sys
 from pathlib import Path
 
-from mn_models.eval.stats import format_ci, mean_ci
+from mn_models.eval.stats import format_ci, format_diff, mean_ci
 
 TABLES = ("headline", "table1", "table2", "table3", "monitor", "alignment", "observation2",
           "curve")
@@ -38,6 +38,7 @@ ABLATIONS = {
     "head_mlp": ("MLP heads instead of linear", None),
     "one_lr": ("one learning rate for every group", None),
 }
+DEFAULT_ABLATION = "pairs_instruction"   # tiny_mn.yaml's own settings (experiment.sh DEFAULT_ROW)
 
 
 def dataset_summary(data) -> dict:
@@ -100,7 +101,7 @@ def _table(cmp: dict, base: str, ours: str) -> str:
     for t, r in cmp["rows"].items():
         name = f"**{t}**" if t == "Avg." else t
         diff_m, diff_h = r["diff_mean_ci"]
-        diff = f"{100 * diff_m:+.1f}" + (f" ± {100 * diff_h:.1f}" if diff_h else "")
+        diff = format_diff(diff_m, diff_h)
         lines.append(f"| {name} | {format_ci(*r['base_mean_ci'])} | "
                      f"{format_ci(*r['ours_mean_ci'])} | {diff} |")
     return (head + "\n".join(lines) + f"\n\nTraining seeds {cmp['seeds']}; "
@@ -379,13 +380,29 @@ def _ablations(results: Path) -> tuple[dict, str]:
     def cell(vals):
         v = [x for x in vals if x is not None]
         return format_ci(*mean_ci(v)) + f" (n={len(v)})" if v else ""
-    lines = ["| row | AU (ours) | EE (ours) | seeds | paper AU / EE |", "|---|---|---|---|---|"]
+
+    base = out.get(DEFAULT_ABLATION, {"seeds": []})
+    for row, r in out.items():   # row - default on the same seeds: the seed's share cancels
+        for m in ("au", "ee"):
+            mine = dict(zip(r["seeds"], r[m]))
+            pairs = [(s, mine[s] - b) for s, b in zip(base["seeds"], base.get(m, []))
+                     if row != DEFAULT_ABLATION and s in mine and None not in (mine[s], b)]
+            r[f"{m}_diff"], r[f"{m}_diff_seeds"] = [d for _, d in pairs], [s for s, _ in pairs]
+
+    def diff(r, m):
+        v = r[f"{m}_diff"]
+        return f"{format_diff(*mean_ci(v))} (n={len(v)})" if v else "—"
+    lines = ["| row | AU (ours) | EE (ours) | AU − default | EE − default | seeds "
+             "| paper AU / EE |", "|---|---|---|---|---|---|---|"]
     for row, (label, paper) in ABLATIONS.items():
         if row in out:
             r = out[row]
-            lines.append(f"| {label} | {cell(r['au'])} | {cell(r['ee'])} | {r['seeds']} | "
+            lines.append(f"| {label} | {cell(r['au'])} | {cell(r['ee'])} | {diff(r, 'au')} | "
+                         f"{diff(r, 'ee')} | {r['seeds']} | "
                          + (f"{paper[0]} / {paper[1]}" if paper else "—") + " |")
-    return out, "\n".join(lines) + "\n"
+    return out, ("\n".join(lines) + "\n\nAU/EE − default: the row minus the default row "
+                 "(positives by instruction, τ 0.1, λ 0.5) trained on the same seed, mean "
+                 "± 95 % CI over the seeds both have.\n")
 
 
 def report(results, readme=None) -> dict:

@@ -65,7 +65,9 @@ def test_ablation_rows_average_their_seeds_beside_the_papers_numbers(tmp_path):
         (d / "recognition.json").write_text(json.dumps({"accuracy": au}))
         (d / "execution.json").write_text(json.dumps({"success_rate": ee}))
     md, summary = study.build(tmp_path)
-    assert summary["table3"]["tau_0.2"] == {"au": [0.4, 0.6], "ee": [0.2, 0.4], "seeds": [0, 1]}
+    r = summary["table3"]["tau_0.2"]
+    assert (r["au"], r["ee"], r["seeds"]) == ([0.4, 0.6], [0.2, 0.4], [0, 1])
+    assert r["au_diff"] == []                           # no default-row runs to compare with
     row = next(line for line in md["table3"].splitlines() if "τ 0.2" in line)
     assert row.startswith("| by instruction, τ 0.2 | 50.0 ± ") and "77.1 / 87.0" in row
 
@@ -169,8 +171,30 @@ def test_experiment_rows_are_the_reports_and_the_default_row_is_the_preset():
     # again: valid only while its overrides leave tiny_mn.yaml as it is
     text = (ROOT / "scripts" / "experiment.sh").read_text()
     default = re.search(r"^DEFAULT_ROW=(\S+)", text, re.M).group(1)
+    assert default == study.DEFAULT_ABLATION   # the row the report compares the others with
     preset = ROOT / "config" / "train" / "tiny_mn.yaml"
     assert load_train_config(str(preset), rows[default].split()) == load_train_config(str(preset))
     for row, ov in rows.items():
         if row != default:
             assert load_train_config(str(preset), ov.split()) != load_train_config(str(preset)), row
+
+
+def test_ablation_rows_are_compared_with_the_default_row_on_the_same_seeds(tmp_path):
+    rows = {"pairs_instruction": {0: (0.30, 0.10), 1: (0.20, 0.20)},   # the default row
+            "lambda_0.1": {0: (0.40, 0.10), 1: (0.20, 0.40), 2: (0.90, 0.90)}}
+    for row, seeds in rows.items():
+        for s, (au, ee) in seeds.items():
+            d = tmp_path / "ablation" / f"{row}_s{s}"
+            d.mkdir(parents=True)
+            (d / "recognition.json").write_text(json.dumps({"accuracy": au}))
+            (d / "execution.json").write_text(json.dumps({"success_rate": ee}))
+    md, summary = study.build(tmp_path)
+    r = summary["table3"]["lambda_0.1"]
+    assert r["au_diff"] == pytest.approx([0.1, 0.0]) and r["au_diff_seeds"] == [0, 1]
+    assert r["ee_diff"] == pytest.approx([0.0, 0.2])     # seed 2 has no default run: left out
+    assert summary["table3"]["pairs_instruction"]["au_diff"] == []
+    line = next(x for x in md["table3"].splitlines() if x.startswith("| λ_align 0.1"))
+    # +5.0 ± t(0.975, 1) * 0.0707 / sqrt(2) * 100 = 63.5
+    assert "| +5.0 ± 63.5 (n=2) | +10.0 ± 127.1 (n=2) |" in line, line
+    default = next(x for x in md["table3"].splitlines() if "(default)" in x)
+    assert "| — | — |" in default
