@@ -58,12 +58,16 @@ def test_readme_study_tables_match_the_committed_results():
             "`bash scripts/experiment.sh report` (it rewrites the README blocks)")
 
 
+def _write_ablation(folder: Path, row: str, seed: int, au: float, ee: float) -> None:
+    d = folder / "ablation" / f"{row}_s{seed}"
+    d.mkdir(parents=True)
+    (d / "recognition.json").write_text(json.dumps({"accuracy": au}))
+    (d / "execution.json").write_text(json.dumps({"success_rate": ee}))
+
+
 def test_ablation_rows_average_their_seeds_beside_the_papers_numbers(tmp_path):
     for s, au, ee in ((0, 0.4, 0.2), (1, 0.6, 0.4)):
-        d = tmp_path / "ablation" / f"tau_0.2_s{s}"
-        d.mkdir(parents=True)
-        (d / "recognition.json").write_text(json.dumps({"accuracy": au}))
-        (d / "execution.json").write_text(json.dumps({"success_rate": ee}))
+        _write_ablation(tmp_path, "tau_0.2", s, au, ee)
     md, summary = study.build(tmp_path)
     r = summary["table3"]["tau_0.2"]
     assert (r["au"], r["ee"], r["seeds"]) == ([0.4, 0.6], [0.2, 0.4], [0, 1])
@@ -184,10 +188,7 @@ def test_ablation_rows_are_compared_with_the_default_row_on_the_same_seeds(tmp_p
             "lambda_0.1": {0: (0.40, 0.10), 1: (0.20, 0.40), 2: (0.90, 0.90)}}
     for row, seeds in rows.items():
         for s, (au, ee) in seeds.items():
-            d = tmp_path / "ablation" / f"{row}_s{s}"
-            d.mkdir(parents=True)
-            (d / "recognition.json").write_text(json.dumps({"accuracy": au}))
-            (d / "execution.json").write_text(json.dumps({"success_rate": ee}))
+            _write_ablation(tmp_path, row, s, au, ee)
     md, summary = study.build(tmp_path)
     r = summary["table3"]["lambda_0.1"]
     assert r["au_diff"] == pytest.approx([0.1, 0.0]) and r["au_diff_seeds"] == [0, 1]
