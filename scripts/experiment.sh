@@ -45,10 +45,12 @@ log() { echo "[experiment $(date +%H:%M:%S)] $*" >&2; }
 commit() { git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown; }
 have() { [ -z "${FORCE:-}" ] && [ -f "$1" ]; }
 
-# provenance <result file> <seconds> <command...>: what produced a file under $RESULTS
+# provenance <result file> <seconds> <command...>: what produced a file under $RESULTS (under a
+# lock: two stages may run at once, e.g. two Table 3 rows in two shells)
 provenance() {
   local file=$1 secs=$2; shift 2
-  "$PY" - "$RESULTS/provenance.json" "$file" "$secs" "$(commit)" "$*" <<'PY'
+  mkdir -p "$OUT"
+  flock "$OUT/.provenance.lock" "$PY" - "$RESULTS/provenance.json" "$file" "$secs" "$(commit)" "$*" <<'PY'
 import datetime, json, os, sys
 from pathlib import Path
 path, file, secs, commit, cmd = sys.argv[1:]
