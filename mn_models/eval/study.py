@@ -384,9 +384,9 @@ def _ablations(results: Path) -> tuple[dict, str]:
     base = out.get(DEFAULT_ABLATION, {"seeds": []})
     for row, r in out.items():   # row - default on the same seeds: the seed's share cancels
         for m in ("au", "ee"):
-            mine = dict(zip(r["seeds"], r[m]))
+            mine = {} if row == DEFAULT_ABLATION else dict(zip(r["seeds"], r[m]))
             pairs = [(s, mine[s] - b) for s, b in zip(base["seeds"], base.get(m, []))
-                     if row != DEFAULT_ABLATION and s in mine and None not in (mine[s], b)]
+                     if s in mine and None not in (mine[s], b)]
             r[f"{m}_diff"], r[f"{m}_diff_seeds"] = [d for _, d in pairs], [s for s, _ in pairs]
 
     def diff(r, m):
@@ -401,7 +401,7 @@ def _ablations(results: Path) -> tuple[dict, str]:
                          f"{diff(r, 'ee')} | {r['seeds']} | "
                          + (f"{paper[0]} / {paper[1]}" if paper else "—") + " |")
     return out, ("\n".join(lines) + "\n\nAU/EE − default: the row minus the default row "
-                 "(positives by instruction, τ 0.1, λ 0.5) trained on the same seed, mean "
+                 "(tiny_mn.yaml's own settings) trained on the same seed, mean "
                  "± 95 % CI over the seeds both have.\n")
 
 
