@@ -12,6 +12,7 @@
 #   bash scripts/experiment.sh ablation tau_0.2 0        # Table 3, one row and seed
 #   bash scripts/experiment.sh curve 1     # recognition at every kept checkpoint, au vs mn
 #   bash scripts/experiment.sh long 1      # au and mn on an 8000-step schedule, the same curve
+#   bash scripts/experiment.sh size 0      # the small presets' au and ee beside tiny's (seed 0)
 #   bash scripts/experiment.sh report      # Tables 1-2, paired differences, figures
 #
 # Runs (datasets, checkpoints) go to $OUT (runs/study); the small result files each stage
@@ -94,6 +95,16 @@ train() {   # train <config> <run> <seed> <steps> overrides...
       seed="$seed" ckpt_every=500 "$@"
 }
 
+# keep_curve <run> <dest under RESULTS> <command>: its metrics.jsonl, every 50th row and the
+# last (a small file; the last row's elapsed_s is the training's wall time)
+keep_curve() {
+  have "$RESULTS/$2" && return
+  "$PY" -c 'import sys; r = open(sys.argv[1]).read().splitlines()
+print("\n".join(r[::50] + ([r[-1]] if (len(r) - 1) % 50 else [])))' \
+      "$1/metrics.jsonl" > "$1/metrics_every50.jsonl"
+  keep "$1/metrics_every50.jsonl" "$2" 0 "$3 (every 50th row)"
+}
+
 stage_seed() {
   local s=$1 t0; local dir="seed$s"
   stage_data                         # quick when the data is complete
@@ -104,12 +115,8 @@ stage_seed() {
   train config/train/tiny_mn.yaml "$OUT/mn_s$s" "$s" "$STEPS" "${AU[@]}"
   wait "$pid"
   for m in au ee mn; do             # the training curves, every 50th step (small files)
-    [ -f "$RESULTS/$dir/train_$m.jsonl" ] && continue
-    "$PY" -c 'import sys; r = open(sys.argv[1]).read().splitlines()
-print("\n".join(r[::50] + ([r[-1]] if (len(r) - 1) % 50 else [])))' \
-        "$OUT/${m}_s$s/metrics.jsonl" > "$OUT/${m}_s$s/metrics_every50.jsonl"
-    keep "$OUT/${m}_s$s/metrics_every50.jsonl" "$dir/train_$m.jsonl" 0 \
-        "mn train --config config/train/tiny_$m.yaml ${COMMON[*]} steps=$STEPS seed=$s (every 50th row)"
+    keep_curve "$OUT/${m}_s$s" "$dir/train_$m.jsonl" \
+        "mn train --config config/train/tiny_$m.yaml ${COMMON[*]} steps=$STEPS seed=$s"
   done
   for m in au mn; do                 # Table 1: recognition of the held-out demonstrations
     have "$RESULTS/$dir/recognition_$m.json" && continue
@@ -268,6 +275,40 @@ stage_long() {   # au and mn on a longer schedule (LONG_STEPS), recognition ever
   curve_of "$OUT/au_long_s$s" "$OUT/mn_long_s$s" long curve_long_recognition "$s" "$t0"
 }
 
+stage_size() {   # model size: the small presets' au and ee beside the seed stage's tiny ones
+  local s=$1 t0 m; local dir="size/small_s$s"
+  trained "$OUT/au_s$s" "$STEPS" && trained "$OUT/ee_s$s" "$STEPS" || stage_seed "$s"
+  # the same data, seed, steps and batch as tiny's; au and ee side by side, one thread each,
+  # as the seed stage trains (so the wall times compare)
+  ( train config/train/tiny_au.yaml "$OUT/au_small_s$s" "$s" "$STEPS" "${AU[@]}" recognizer=small ) &
+  local pid=$!
+  train config/train/tiny_ee.yaml "$OUT/ee_small_s$s" "$s" "$STEPS" policy=small
+  wait "$pid"
+  for m in au ee; do
+    keep_curve "$OUT/${m}_small_s$s" "$dir/train_$m.jsonl" \
+        "mn train --config config/train/tiny_$m.yaml ${COMMON[*]} steps=$STEPS seed=$s $( \
+         [ $m = au ] && echo recognizer=small || echo policy=small)"
+  done
+  have "$RESULTS/$dir/weights.json" || {
+    "$PY" -m mn_models.eval.study weights tiny_au="$OUT/au_s$s" tiny_ee="$OUT/ee_s$s" \
+        small_au="$OUT/au_small_s$s" small_ee="$OUT/ee_small_s$s" > "$OUT/weights_s$s.json"
+    keep "$OUT/weights_s$s.json" "$dir/weights.json" 0 \
+        "python -m mn_models.eval.study weights (the four runs' checkpoints)"; }
+  have "$RESULTS/$dir/recognition.json" || {
+    t0=$SECONDS
+    "$MN" eval au --checkpoint "$OUT/au_small_s$s" --data "$DATA" \
+        --out "$OUT/eval/au_small_s$s" --json > /dev/null
+    keep "$OUT/eval/au_small_s$s/results.json" "$dir/recognition.json" $((SECONDS - t0)) \
+        "mn eval au --checkpoint $OUT/au_small_s$s --data $DATA"; }
+  have "$RESULTS/$dir/execution.json" || {
+    t0=$SECONDS
+    "$MN" eval ee --checkpoint "$OUT/ee_small_s$s" --episodes "$EVAL_EPISODES" --seeds 0 \
+        --workers 2 --videos none --out "$OUT/eval/ee_small_s$s" --json > /dev/null
+    keep "$OUT/eval/ee_small_s$s/results.json" "$dir/execution.json" $((SECONDS - t0)) \
+        "mn eval ee --checkpoint $OUT/ee_small_s$s --episodes $EVAL_EPISODES --seeds 0 --workers 2"; }
+  log "size, seed $s: done; results in $RESULTS/$dir"
+}
+
 case "${1:-}" in
   data) stage_data ;;
   seed) stage_seed "${2:?seed number}" ;;
@@ -275,6 +316,7 @@ case "${1:-}" in
   ablation) stage_ablation "${2:?row}" "${3:-0}" ;;
   curve) stage_curve "${2:?seed number}" ;;
   long) stage_long "${2:?seed number}" ;;
+  size) stage_size "${2:?seed number}" ;;
   report) "$PY" -m mn_models.eval.study report "$RESULTS" --readme "$ROOT/README.md" ;;
-  *) sed -n '2,21p' "$0"; exit 2 ;;
+  *) awk 'NR > 1 && !/^#/ {exit} NR > 1' "$0"; exit 2 ;;
 esac

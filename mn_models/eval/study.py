@@ -4,8 +4,8 @@
     python -m mn_models.eval.study report docs/results/study [--readme README.md]
 
 `report` reads ``seed<S>/recognition_{au,mn}.json``, ``seed<S>/execution_{ee,mn}.json``,
-``seed<S>/alignment_mn.json``, ``seed<S>/probe*.json``, ``seed<S>/curve_recognition.json`` and
-``seed<S>/train_{au,mn}.jsonl`` under the results folder, and writes ``tables.json``,
+``seed<S>/alignment_mn.json``, ``seed<S>/probe*.json``, ``seed<S>/curve_recognition.json``,
+``seed<S>/train_{au,ee,mn}.jsonl`` and ``size/small_s<S>/*`` under the results folder, and writes ``tables.json``,
 ``tables.md`` and the figures (``recognition_per_task.png``, ``success_per_task.png``,
 ``recognition_vs_step.png``) there. Across training seeds every cell is the mean with a 95 % CI
 (t distribution over seeds); the paired difference mn - baseline is taken per seed (the same
@@ -25,7 +25,7 @@ from pathlib import Path
 from mn_models.eval.stats import format_ci, format_diff, mean_ci
 
 TABLES = ("headline", "table1", "table2", "table3", "monitor", "alignment", "observation2",
-          "curve")
+          "curve", "size")
 # Table 3 rows (scripts/experiment.sh ablation ROW SEED) and the paper's AU / EE numbers
 ABLATIONS = {
     "pairs_episode": ("positives by episode, τ 0.1", (72.9, 88.1)),
@@ -62,6 +62,21 @@ def dataset_summary(data) -> dict:
                                                               for t in tasks.values()),
             "val_episodes": sum(t["val"] for t in tasks.values()),
             "split": {"rule": SPLIT_RULE, "val_fraction": val_fraction}}
+
+
+def model_weights(**runs) -> dict:
+    """Parameters (and the preset's name) of the model each run trains: ``name=run folder``
+    of an au run (its recognizer) or an ee run (its policy)."""
+    from mn_models.checkpoint import build_policy, build_recognizer, open_checkpoint
+    out = {}
+    for name, run in runs.items():
+        ck = open_checkpoint(run)
+        module = "recognizer" if "recognizer" in ck.meta["modules"] else "policy"
+        model = (build_recognizer if module == "recognizer" else build_policy)(ck)
+        out[name] = {"module": module, "preset": ck.meta["model_configs"][module].get("name"),
+                     "parameters": sum(t.numel() for t in model.parameters()),
+                     "step": ck.meta["step"]}
+    return out
 
 
 def _seeds(results: Path) -> list[int]:
@@ -185,11 +200,12 @@ def build(results) -> tuple[dict, dict]:
         cur_md += ("\n**A longer schedule** (`experiment.sh long S`: au and mn trained again "
                    f"for {max([*lng['au'], *lng['mn']])} steps, the "
                    "cosine schedule spanning the whole run):\n\n" + lng_md)
+    size, size_md = _size(results)
     md = {"table1": _table(t1, "au", "mn"), "table2": _table(t2, "ee", "mn"),
           "table3": abl_md, "monitor": mon_md, "alignment": ali_md, "observation2": ob2_md,
-          "curve": cur_md}
+          "curve": cur_md, "size": size_md}
     summary = {"table1": t1, "table2": t2, "table3": abl, "monitor": mon, "alignment": ali,
-               "observation2": ob2, "curve": cur, "curve_long": lng}
+               "observation2": ob2, "curve": cur, "curve_long": lng, "size": size}
     summary["headline"], md["headline"] = _headline(summary)
     return md, summary
 
@@ -405,6 +421,68 @@ def _ablations(results: Path) -> tuple[dict, str]:
                  "± 95 % CI over the seeds both have.\n")
 
 
+def _train_minutes(path: Path) -> float | None:
+    """A kept training curve's wall time (its last row's elapsed_s), in minutes."""
+    if not path.exists():
+        return None
+    rows = path.read_text().splitlines()
+    return json.loads(rows[-1])["elapsed_s"] / 60 if rows else None
+
+
+def _size(results: Path) -> tuple[dict, str]:
+    """The small presets (``size/small_s<S>/``) beside the tiny ones of the same seeds (the
+    seed stage's au and ee): parameters, training wall time, top-1 and success."""
+    seeds = sorted(int(d.name.rsplit("_s", 1)[1]) for d in results.glob("size/small_s*")
+                   if (d / "recognition.json").exists() and (d / "execution.json").exists())
+    seeds = [s for s in seeds if _load(results, s, "recognition_au")
+             and _load(results, s, "execution_ee")]
+    if not seeds:
+        return {"seeds": []}, "_no model-size results yet_\n"
+    out: dict = {"seeds": seeds}
+    for preset in ("tiny", "small"):
+        r = out[preset] = {"au": [], "ee": [], "au_min": [], "ee_min": [], "au_params": None,
+                           "ee_params": None}
+        for s in seeds:
+            small = results / "size" / f"small_s{s}"
+            if preset == "tiny":
+                rec, exe = _load(results, s, "recognition_au"), _load(results, s, "execution_ee")
+                curves = {m: results / f"seed{s}" / f"train_{m}.jsonl" for m in ("au", "ee")}
+            else:
+                rec, exe = (json.loads((small / f"{n}.json").read_text())
+                            for n in ("recognition", "execution"))
+                curves = {m: small / f"train_{m}.jsonl" for m in ("au", "ee")}
+            r["au"].append(rec["accuracy"])
+            r["ee"].append(exe["success_rate"])
+            for m in ("au", "ee"):
+                r[f"{m}_min"].append(_train_minutes(curves[m]))
+            w = small / "weights.json"
+            if w.exists():
+                w = json.loads(w.read_text())
+                r["au_params"] = w.get(f"{preset}_au", {}).get("parameters")
+                r["ee_params"] = w.get(f"{preset}_ee", {}).get("parameters")
+    t, sm = out["tiny"], out["small"]
+    out["diff"] = {m: [b - a for a, b in zip(t[m], sm[m])] for m in ("au", "ee")}
+
+    def mins(v):
+        v = [x for x in v if x is not None]
+        return format_ci(*mean_ci(v), scale=1.0, digits=1) if v else "?"
+
+    def params(n):
+        return f"{n / 1e6:.1f}M" if n else "?"
+    lines = ["| preset | parameters au / ee | training au / ee (min) | top-1 % (au) | "
+             "success % (ee) |", "|---|---|---|---|---|"]
+    for name, r in (("tiny", t), ("small", sm)):
+        lines.append(f"| {name} | {params(r['au_params'])} / {params(r['ee_params'])} | "
+                     f"{mins(r['au_min'])} / {mins(r['ee_min'])} | {format_ci(*mean_ci(r['au']))}"
+                     f" | {format_ci(*mean_ci(r['ee']))} |")
+    lines.append(f"| small − tiny (paired per seed) | | | {format_diff(*mean_ci(out['diff']['au']))}"
+                 f" | {format_diff(*mean_ci(out['diff']['ee']))} |")
+    return out, ("\n".join(lines) + f"\n\nTraining seeds {seeds}: the same data, seed, "
+                 "steps and batch for both presets (au and ee side by side, one thread each); "
+                 "top-1 on the held-out demonstrations, success over the Table 2 rollouts; mean "
+                 "± 95 % CI over seeds.\n")
+
+
 def report(results, readme=None) -> dict:
     """Write tables.json, tables.md and the figures; replace the README's study blocks."""
     results = Path(results)
@@ -419,7 +497,8 @@ def report(results, readme=None) -> dict:
               "monitor": "The mirror signal as a success monitor",
               "alignment": "Alignment Recall@1 on held-out pairs",
               "observation2": "Observation 2: alignment on successful vs failed rollouts",
-              "curve": "Recognition over training steps, au vs mn"}
+              "curve": "Recognition over training steps, au vs mn",
+              "size": "Model size: the small presets beside the tiny ones"}
     atomic_write(results / "tables.md",
                  "".join(f"## {titles[k]}\n\n{md[k]}\n" for k in TABLES))
     _figures(results, t1, t2)
@@ -505,12 +584,19 @@ def main(argv=None) -> int:
     sub = ap.add_subparsers(dest="cmd", required=True)
     d = sub.add_parser("data", help="summarize a dataset (JSON on stdout)")
     d.add_argument("data")
+    w = sub.add_parser("weights", help="parameters of each run's model (JSON on stdout)")
+    w.add_argument("runs", nargs="+", metavar="NAME=RUN", help="a name and an au or ee run folder")
     r = sub.add_parser("report", help="tables and figures from a results folder")
     r.add_argument("results")
     r.add_argument("--readme", help="README whose study blocks are replaced by the tables")
     a = ap.parse_args(argv)
     if a.cmd == "data":
         print(json.dumps(dataset_summary(a.data), indent=1))
+    elif a.cmd == "weights":
+        bad = [x for x in a.runs if "=" not in x]
+        if bad:
+            ap.error(f"weights takes NAME=RUN pairs; got {bad}")
+        print(json.dumps(model_weights(**dict(x.split("=", 1) for x in a.runs)), indent=1))
     else:
         print(report(a.results, a.readme)["markdown"]["table1"])
     return 0

@@ -184,11 +184,19 @@ PRESETS: dict[str, dict] = {
         # ARP's +-12.5 cm / +-45 deg the first keyframe stays at the mean-predictor error after
         # 1000+ steps. Augmentation pays off over ARP's 100k-step schedule, not in CPU minutes.
         augment=False),
+    # Between tiny and ARP: tiny's inputs (64 px views, so the training view cache is shared)
+    # with a 6-layer 256-d MVT and a 128-d action decoder (14.9M parameters against tiny's
+    # 4.8M). For the study's model-size measurement.
+    "small": dict(
+        name="small", img_size=64, point_splat=0, patch_size=8, im_channels=64, attn_dim=256,
+        attn_heads=8, attn_dim_head=32, depth=6, lang_dim=128, text_layers=1, text_heads=4,
+        coarse_to_fine=False, policy_dim=128, policy_heads=4, policy_cross_layers=2,
+        policy_self_layers=2, augment=False),
 }
 
 
 def make_policy_config(name: str = "tiny", **overrides) -> PolicyConfig:
-    """Preset ``name`` ("tiny" or "arp_rlbench") with ``overrides`` applied."""
+    """Preset ``name`` ("tiny", "small" or "arp_rlbench") with ``overrides`` applied."""
     if name not in PRESETS:
         raise KeyError(f"unknown policy config {name!r}; choose one of {sorted(PRESETS)}")
     check_keys(overrides, PolicyConfig, f"policy config ({name!r} preset)")

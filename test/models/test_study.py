@@ -199,3 +199,71 @@ def test_ablation_rows_are_compared_with_the_default_row_on_the_same_seeds(tmp_p
     assert "| +5.0 ± 63.5 (n=2) | +10.0 ± 127.1 (n=2) |" in line, line
     default = next(x for x in md["table3"].splitlines() if "(default)" in x)
     assert "| — | — |" in default
+
+
+def _write_size(folder: Path, seed: int, preset: str, au: float, ee: float, minutes=(10, 20)):
+    """A seed stage's tiny au/ee results (preset tiny) or a size stage's small ones."""
+    d = folder / (f"seed{seed}" if preset == "tiny" else f"size/small_s{seed}")
+    d.mkdir(parents=True, exist_ok=True)
+    names = (("recognition_au", "execution_ee") if preset == "tiny" else
+             ("recognition", "execution"))
+    (d / f"{names[0]}.json").write_text(json.dumps({"accuracy": au, "per_task": {"t": au}}))
+    (d / f"{names[1]}.json").write_text(json.dumps({"success_rate": ee, "per_task": {"t": ee}}))
+    for m, mins in zip(("au", "ee"), minutes):
+        (d / f"train_{m}.jsonl").write_text(
+            "\n".join(json.dumps({"step": s, "elapsed_s": mins * 60 * s / 4000})
+                      for s in (1, 2000, 4000)) + "\n")
+
+
+def test_model_size_pairs_small_with_tiny_on_the_same_seeds(tmp_path):
+    _write_size(tmp_path, 0, "tiny", 0.30, 0.10)
+    _write_size(tmp_path, 1, "tiny", 0.20, 0.14)            # no small run on seed 1: left out
+    _write_size(tmp_path, 0, "small", 0.25, 0.12, minutes=(25, 50))
+    (tmp_path / "size/small_s0/weights.json").write_text(json.dumps(
+        {"tiny_au": {"parameters": 3_389_697}, "small_au": {"parameters": 7_585_537},
+         "tiny_ee": {"parameters": 4_839_549}, "small_ee": {"parameters": 14_908_381}}))
+    md, summary = study.build(tmp_path)
+    size = summary["size"]
+    assert size["seeds"] == [0]
+    assert (size["tiny"]["au"], size["small"]["ee"]) == ([0.30], [0.12])
+    assert size["small"]["au_min"] == [25.0] and size["tiny"]["ee_min"] == [20.0]
+    assert size["diff"]["au"] == pytest.approx([-0.05])
+    lines = md["size"].splitlines()
+    assert lines[2] == "| tiny | 3.4M / 4.8M | 10.0 / 20.0 | 30.0 | 10.0 |"
+    assert lines[3] == "| small | 7.6M / 14.9M | 25.0 / 50.0 | 25.0 | 12.0 |"
+    assert lines[4] == "| small − tiny (paired per seed) | | | -5.0 | +2.0 |"
+    assert study.build(tmp_path / "none")[0]["size"].startswith("_no model-size results")
+
+
+def test_small_presets_sit_between_tiny_and_the_published_sizes_on_tinys_inputs():
+    from mn_models.policy.arp import make_policy, view_cache_settings
+    from mn_models.policy.config import make_policy_config
+    from mn_models.recognizer.config import make_recognizer_config
+    from mn_models.recognizer.model import Recognizer
+
+    def n(m):
+        return sum(p.numel() for p in m.parameters())
+    rec = [n(Recognizer(make_recognizer_config(p, image_size=64))) for p in ("tiny", "small")]
+    pol = [n(make_policy(p)) for p in ("tiny", "small")]
+    assert 1.5 * rec[0] < rec[1] < 149e6 and 1.5 * pol[0] < pol[1] < 72e6, (rec, pol)
+    # the small policy renders the same views as tiny: the training view cache is shared
+    assert (view_cache_settings(make_policy_config("small"))
+            == view_cache_settings(make_policy_config("tiny")))
+
+
+def test_size_stage_runs_train_small_presets_and_weights_counts_them(tiny_dataset, tmp_path):
+    """The size stage's path: `mn train` with recognizer=small / policy=small overrides on the
+    tiny configs, and `study weights` reading the parameters back from the checkpoints."""
+    from mn_models.train_config import load_train_config
+    from mn_models.trainer import Trainer
+    for mode, preset in (("au", "recognizer=small"), ("ee", "policy=small")):
+        cfg = load_train_config(str(ROOT / "config" / "train" / f"tiny_{mode}.yaml"),
+                                [f"data={tiny_dataset}", "threads=1", "steps=1", "ckpt_every=1",
+                                 "batch_size=2", "val_fraction=0.25", preset])
+        Trainer(cfg, tmp_path / mode).train()
+    w = study.model_weights(au=tmp_path / "au", ee=tmp_path / "ee")
+    assert (w["au"]["preset"], w["au"]["module"], w["ee"]["preset"]) == ("small", "recognizer",
+                                                                         "small")
+    assert w["au"]["parameters"] > 7e6 and w["ee"]["parameters"] > 14e6
+    with pytest.raises(SystemExit):
+        study.main(["weights", str(tmp_path / "au")])         # not NAME=RUN: a usage error
