@@ -157,15 +157,19 @@ def alignment_scores(alignment, feats: PairedFeatures, strategy: str = "instruct
     u2e, e2u = recall_at_1_directions(z_u, z_e, ids)
     out = {"recall_at_1": (u2e + e2u) / 2, "recall_u2e": u2e, "recall_e2u": e2u,
            "chance": chance_recall_at_1(ids), "samples": len(feats), "strategy": strategy,
-           "per_task": per_task_recall(z_u, z_e, ids, feats.task_id, feats.tasks)}
-    if shuffle:
+           "per_task": per_task_recall(z_u, z_e, ids, feats.task_id, feats.tasks),
+           "per_task_chance": per_task_chance(ids, feats.task_id, feats.tasks)}
+    if shuffle:   # the same numbers on pairs whose u and e rows were permuted independently
         g = torch.Generator().manual_seed(seed)
-        vals = []
+        vals, tasks = [], []
         for _ in range(repeats):
             pu = torch.randperm(len(feats), generator=g)
             pe = torch.randperm(len(feats), generator=g)
             vals.append(recall_at_1(z_u[pu], z_e[pe], ids))
+            tasks.append(per_task_recall(z_u[pu], z_e[pe], ids, feats.task_id, feats.tasks))
         out.update({"aligned_recall_at_1": out["recall_at_1"], "recall_at_1": float(np.mean(vals)),
+                    "aligned_per_task": out["per_task"],
+                    "per_task": {t: float(np.mean([r[t] for r in tasks])) for t in tasks[0]},
                     "shuffled": True, "shuffle_repeats": repeats})
     return out
 
@@ -179,6 +183,15 @@ def per_task_recall(z_u, z_e, ids, task_id, tasks) -> dict[str, float]:
     hit = ((ids[sim.argmax(1)] == ids).float() + (ids[sim.argmax(0)] == ids).float()) / 2
     tid = torch.as_tensor(task_id)
     return {tasks[int(t)]: float(hit[tid == t].mean()) for t in torch.unique(tid)}
+
+
+def per_task_chance(ids, task_id, tasks) -> dict[str, float]:
+    """Chance Recall@1 of the queries of each task (a random retrieval over all items)."""
+    ids = torch.as_tensor(ids)
+    _, inverse, counts = torch.unique(ids, return_inverse=True, return_counts=True)
+    share = counts[inverse].float() / ids.numel()
+    tid = torch.as_tensor(task_id)
+    return {tasks[int(t)]: float(share[tid == t].mean()) for t in torch.unique(tid)}
 
 
 def evaluate_probe(probe, data, au=None, ee=None, split: str = "val", shuffle: bool = False,

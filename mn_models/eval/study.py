@@ -24,8 +24,8 @@ from pathlib import Path
 
 from mn_models.eval.stats import format_ci, format_diff, mean_ci
 
-TABLES = ("headline", "table1", "table2", "table3", "monitor", "alignment", "observation2",
-          "curve", "size")
+TABLES = ("headline", "table1", "table2", "table3", "monitor", "alignment", "observation1",
+          "observation2", "curve", "size")
 # Table 3 rows (scripts/experiment.sh ablation ROW SEED) and the paper's AU / EE numbers
 ABLATIONS = {
     "pairs_episode": ("positives by episode, τ 0.1", (72.9, 88.1)),
@@ -185,6 +185,42 @@ def _alignment(results: Path) -> tuple[dict, str]:
                  "|---|---|---|---|---|\n" + "\n".join(rows) + "\n")
 
 
+def _observation1(results: Path) -> tuple[dict, str]:
+    """Observation 1 per task: the probe on frozen au/ee against the same probe on shuffled
+    pairs (paired per seed) and chance, with mn's own heads beside them (runtime e)."""
+    seeds, per = [], []
+    for s in _seeds(results):
+        pr, sh = _load(results, s, "probe"), _load(results, s, "probe_shuffled")
+        if not (pr and sh and "aligned_per_task" in sh and "per_task_chance" in pr):
+            continue   # shuffled per-task values exist since the probe kept them apart
+        seeds.append(s)
+        per.append((pr, sh, _load(results, s, "alignment_mn")))
+    if not seeds:
+        return {"seeds": []}, "_no per-task probe results yet_\n"
+    tasks = sorted(set.intersection(*(set(pr["per_task"]) for pr, _, _ in per)))
+    rows: dict = {}
+    for t in tasks + ["all"]:
+        def get(r, t=t):
+            return r["recall_at_1"] if t == "all" else r["per_task"][t]
+        probe = [get(pr) for pr, _, _ in per]
+        shuf = [get(sh) for _, sh, _ in per]
+        rows[t] = {"probe": probe, "shuffled": shuf, "diff": [a - b for a, b in zip(probe, shuf)],
+                   "chance": [pr["chance"] if t == "all" else pr["per_task_chance"][t]
+                              for pr, _, _ in per],
+                   "mn": [get(mn) for _, _, mn in per if mn and (t == "all" or t in mn["per_task"])]}
+    lines = ["| task | probe on frozen au + ee | same probe, pairs shuffled | probe − shuffled "
+             "(paired per seed) | chance | mn (joint training) |", "|---|---|---|---|---|---|"]
+    for t, r in rows.items():
+        name = "**all tasks**" if t == "all" else t
+        lines.append(f"| {name} | {_ci_cell(r['probe'])} | {_ci_cell(r['shuffled'])} | "
+                     f"{format_diff(*mean_ci(r['diff']), scale=1.0, digits=3)} | "
+                     f"{_ci_cell(r['chance'])} | {_ci_cell(r['mn'])} |")
+    return {"seeds": seeds, "rows": rows}, (
+        "\n".join(lines) + f"\n\nRecall@1 of each task's held-out (video, keyframe) pairs "
+        f"retrieved among all tasks' (runtime e), training seeds {seeds}; mean ± 95 % CI over "
+        "seeds; the shuffled control is the mean over 20 permutations.\n")
+
+
 def build(results) -> tuple[dict, dict]:
     """(markdown blocks by name, summary) of a results folder; writes nothing."""
     results = Path(results)
@@ -200,12 +236,14 @@ def build(results) -> tuple[dict, dict]:
         cur_md += ("\n**A longer schedule** (`experiment.sh long S`: au and mn trained again "
                    f"for {max([*lng['au'], *lng['mn']])} steps, the "
                    "cosine schedule spanning the whole run):\n\n" + lng_md)
+    ob1, ob1_md = _observation1(results)
     size, size_md = _size(results)
     md = {"table1": _table(t1, "au", "mn"), "table2": _table(t2, "ee", "mn"),
-          "table3": abl_md, "monitor": mon_md, "alignment": ali_md, "observation2": ob2_md,
-          "curve": cur_md, "size": size_md}
+          "table3": abl_md, "monitor": mon_md, "alignment": ali_md, "observation1": ob1_md,
+          "observation2": ob2_md, "curve": cur_md, "size": size_md}
     summary = {"table1": t1, "table2": t2, "table3": abl, "monitor": mon, "alignment": ali,
-               "observation2": ob2, "curve": cur, "curve_long": lng, "size": size}
+               "observation1": ob1, "observation2": ob2, "curve": cur, "curve_long": lng,
+               "size": size}
     summary["headline"], md["headline"] = _headline(summary)
     return md, summary
 
@@ -496,6 +534,7 @@ def report(results, readme=None) -> dict:
               "table3": "Table 3: ablations of the joint model (reduced budget)",
               "monitor": "The mirror signal as a success monitor",
               "alignment": "Alignment Recall@1 on held-out pairs",
+              "observation1": "Observation 1 per task: the probe against shuffled pairs",
               "observation2": "Observation 2: alignment on successful vs failed rollouts",
               "curve": "Recognition over training steps, au vs mn",
               "size": "Model size: the small presets beside the tiny ones"}

@@ -267,3 +267,28 @@ def test_size_stage_runs_train_small_presets_and_weights_counts_them(tiny_datase
     assert w["au"]["parameters"] > 7e6 and w["ee"]["parameters"] > 14e6
     with pytest.raises(SystemExit):
         study.main(["weights", str(tmp_path / "au")])         # not NAME=RUN: a usage error
+
+
+def test_observation1_per_task_pairs_the_probe_with_its_shuffled_control(tmp_path):
+    for s, (a, b) in enumerate(((0.4, 0.1), (0.6, 0.3))):
+        _write(tmp_path, s, "probe", {"recall_at_1": (a + b) / 2, "chance": 0.02,
+                                      "per_task": {"x": a, "y": b},
+                                      "per_task_chance": {"x": 0.05, "y": 0.01}})
+        _write(tmp_path, s, "probe_shuffled", {"recall_at_1": 0.02, "chance": 0.02,
+                                               "per_task": {"x": 0.05, "y": 0.01},
+                                               "aligned_per_task": {"x": a, "y": b}})
+        _write(tmp_path, s, "alignment_mn", {"recall_at_1": 0.5, "chance": 0.02,
+                                             "per_task": {"x": 0.7, "y": 0.2}})
+    # seed 2's shuffled file predates the per-task control (its per_task is the aligned one)
+    _write(tmp_path, 2, "probe", {"recall_at_1": 0.9, "chance": 0.02, "per_task": {"x": 0.9}})
+    _write(tmp_path, 2, "probe_shuffled", {"recall_at_1": 0.02, "chance": 0.02,
+                                           "per_task": {"x": 0.9}})
+    md, summary = study.build(tmp_path)
+    ob1 = summary["observation1"]
+    assert ob1["seeds"] == [0, 1]
+    x = ob1["rows"]["x"]
+    assert x["probe"] == [0.4, 0.6] and x["diff"] == pytest.approx([0.35, 0.55])
+    assert x["chance"] == [0.05, 0.05] and x["mn"] == [0.7, 0.7]
+    row = next(line for line in md["observation1"].splitlines() if line.startswith("| x |"))
+    assert row.startswith("| x | 0.500 ± ") and "| +0.450 ± " in row
+    assert "| **all tasks** | 0.350 ± " in md["observation1"]
