@@ -99,6 +99,8 @@ class MirrorData:
             camera keys). Only for policies that neither augment nor zoom in training.
         cache: keep clips and views in the dataset's on-disk cache (data_cache.py) so that
             later runs memory-map them instead of decoding PNGs and rendering again.
+        episodes_per_task: use only the first K episodes of each task in this split, in
+            collection order (0 = all); a curve over data size.
     """
 
     def __init__(self, root, tasks: Sequence[str] | None = None, split: str = "train",
@@ -106,7 +108,7 @@ class MirrorData:
                  cameras: Sequence[str] = ("front", "left_shoulder", "right_shoulder", "wrist"),
                  instructions: Sequence[str] | None = None,
                  tasks_vocab: Sequence[str] | None = None, need_samples: bool = True,
-                 need_clips: bool = True, max_episodes: int | None = None,
+                 need_clips: bool = True, episodes_per_task: int = 0,
                  policy_views=None, cache: bool = True):
         from mn_sim.dataset import DemoDataset
         if split not in ("train", "val", "all"):
@@ -124,8 +126,13 @@ class MirrorData:
                                     "collect some with `mn collect`")
         refs = [(i, r) for i, r in enumerate(ds.episodes)
                 if split == "all" or split_of(r.task, str(r.path), val_fraction) == split]
-        if max_episodes:
-            refs = refs[:max_episodes]
+        if episodes_per_task:   # the first K of each task (collected round-robin over variations)
+            kept, count = [], {}
+            for i, r in refs:
+                count[r.task] = count.get(r.task, 0) + 1
+                if count[r.task] <= episodes_per_task:
+                    kept.append((i, r))
+            refs = kept
         self.root, self.split, self.cameras = str(root), split, tuple(cameras)
         self.split_identity = split_identity(val_fraction)
         self.held_out = sorted(f"{r.task}/{Path(str(r.path)).name}" for r in ds.episodes

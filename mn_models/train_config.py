@@ -73,6 +73,8 @@ class TrainConfig:
         tasks: tasks to use (empty or "all" = all found in data); names from `mn tasks`.
         val_fraction: fraction of episodes held out, in [0, 1) (stable hash of the episode
             folder); the held-out split is what `mn eval --split val` evaluates.
+        train_episodes_per_task: train on only the first K training episodes of each task
+            (0 = all); the held-out split is unchanged (a curve over data size).
         recognizer: preset name of the recognizer (mn_models.recognizer.config).
         recognizer_overrides: fields of the recognizer config to change.
         policy: preset name of the policy (mn_models.policy.config).
@@ -102,6 +104,7 @@ class TrainConfig:
     data: str = setting("runs/data", nonempty=True)
     tasks: list[str] = setting(default_factory=list, choices=_task_names, all_word=True)
     val_fraction: float = setting(0.2, ge=0.0, lt=1.0)
+    train_episodes_per_task: int = setting(0, ge=0)
     recognizer: str = setting("tiny", choices=_recognizer_presets)
     recognizer_overrides: dict = setting(default_factory=dict)
     policy: str = setting("tiny", choices=_policy_presets)

@@ -153,7 +153,8 @@ class Trainer:
                   clip_size=self.rcfg.image_size, cameras=tuple(self.pcfg.cameras),
                   need_samples=need_samples, need_clips=need_clips, policy_views=views)
         # training reads only the train split; `mn eval --split val` reads the held-out one
-        self.train_data = MirrorData(cfg.data, split="train", **kw)
+        self.train_data = MirrorData(cfg.data, split="train",
+                                     episodes_per_task=cfg.train_episodes_per_task, **kw)
         if len(self.train_data) == 0:
             raise TrainingError(f"the train split of {cfg.data} is empty")
 

@@ -13,6 +13,7 @@
 #   bash scripts/experiment.sh curve 1     # recognition at every kept checkpoint, au vs mn
 #   bash scripts/experiment.sh long 1      # au and mn on an 8000-step schedule, the same curve
 #   bash scripts/experiment.sh size 0      # the small presets' au and ee beside tiny's (seed 0)
+#   bash scripts/experiment.sh datasize 10 1   # au and mn on 10 training episodes per task
 #   bash scripts/experiment.sh report      # Tables 1-2, paired differences, figures
 #
 # Runs (datasets, checkpoints) go to $OUT (runs/study); the small result files each stage
@@ -309,6 +310,27 @@ stage_size() {   # model size: the small presets' au and ee beside the seed stag
   log "size, seed $s: done; results in $RESULTS/$dir"
 }
 
+stage_datasize() {   # au and mn trained on the first K training episodes of each task
+  local k=$1 s=$2 t0 m; local dir="datasize/k${k}_s$s"
+  stage_data
+  # the same steps, batch and seed as the seed stage: only the training episodes differ
+  ( train config/train/tiny_au.yaml "$OUT/au_k${k}_s$s" "$s" "$STEPS" "${AU[@]}" \
+        train_episodes_per_task="$k" ) &
+  local pid=$!
+  train config/train/tiny_mn.yaml "$OUT/mn_k${k}_s$s" "$s" "$STEPS" "${AU[@]}" \
+      train_episodes_per_task="$k"
+  wait "$pid"
+  for m in au mn; do
+    have "$RESULTS/$dir/recognition_$m.json" && continue
+    t0=$SECONDS
+    "$MN" eval au --checkpoint "$OUT/${m}_k${k}_s$s" --data "$DATA" \
+        --out "$OUT/eval/au_${m}_k${k}_s$s" --json > /dev/null
+    keep "$OUT/eval/au_${m}_k${k}_s$s/results.json" "$dir/recognition_$m.json" \
+        $((SECONDS - t0)) "mn eval au --checkpoint $OUT/${m}_k${k}_s$s --data $DATA  # trained with train_episodes_per_task=$k"
+  done
+  log "data size $k, seed $s: done; results in $RESULTS/$dir"
+}
+
 case "${1:-}" in
   data) stage_data ;;
   seed) stage_seed "${2:?seed number}" ;;
@@ -317,6 +339,7 @@ case "${1:-}" in
   curve) stage_curve "${2:?seed number}" ;;
   long) stage_long "${2:?seed number}" ;;
   size) stage_size "${2:?seed number}" ;;
+  datasize) stage_datasize "${2:?episodes per task}" "${3:?seed number}" ;;
   report) "$PY" -m mn_models.eval.study report "$RESULTS" --readme "$ROOT/README.md" ;;
   *) awk 'NR > 1 && !/^#/ {exit} NR > 1' "$0"; exit 2 ;;
 esac

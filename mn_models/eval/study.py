@@ -5,9 +5,9 @@
 
 `report` reads ``seed<S>/recognition_{au,mn}.json``, ``seed<S>/execution_{ee,mn}.json``,
 ``seed<S>/alignment_mn.json``, ``seed<S>/probe*.json``, ``seed<S>/curve_recognition.json``,
-``seed<S>/train_{au,ee,mn}.jsonl`` and ``size/small_s<S>/*`` under the results folder, and writes ``tables.json``,
-``tables.md`` and the figures (``recognition_per_task.png``, ``success_per_task.png``,
-``recognition_vs_step.png``) there. Across training seeds every cell is the mean with a 95 % CI
+``seed<S>/train_{au,ee,mn}.jsonl``, ``datasize/k<K>_s<S>/*`` and ``size/small_s<S>/*`` under
+the results folder, and writes ``tables.json``, ``tables.md`` and the figures
+(``recognition_per_task.png``, ``success_per_task.png``, ``recognition_vs_step.png``) there. Across training seeds every cell is the mean with a 95 % CI
 (t distribution over seeds); the paired difference mn - baseline is taken per seed (the same
 seed, data and number of samples), then averaged with its CI. With ``--readme`` the blocks
 between ``<!-- study:NAME -->`` and ``<!-- /study:NAME -->`` in the README are replaced by the
@@ -25,7 +25,7 @@ from pathlib import Path
 from mn_models.eval.stats import format_ci, format_diff, mean_ci
 
 TABLES = ("headline", "table1", "table2", "table3", "monitor", "alignment", "observation1",
-          "observation2", "curve", "size")
+          "observation2", "curve", "datasize", "size")
 # Table 3 rows (scripts/experiment.sh ablation ROW SEED) and the paper's AU / EE numbers
 ABLATIONS = {
     "pairs_episode": ("positives by episode, τ 0.1", (72.9, 88.1)),
@@ -237,13 +237,14 @@ def build(results) -> tuple[dict, dict]:
                    f"for {max([*lng['au'], *lng['mn']])} steps, the "
                    "cosine schedule spanning the whole run):\n\n" + lng_md)
     ob1, ob1_md = _observation1(results)
+    dsz, dsz_md = _datasize(results)
     size, size_md = _size(results)
     md = {"table1": _table(t1, "au", "mn"), "table2": _table(t2, "ee", "mn"),
           "table3": abl_md, "monitor": mon_md, "alignment": ali_md, "observation1": ob1_md,
-          "observation2": ob2_md, "curve": cur_md, "size": size_md}
+          "observation2": ob2_md, "curve": cur_md, "datasize": dsz_md, "size": size_md}
     summary = {"table1": t1, "table2": t2, "table3": abl, "monitor": mon, "alignment": ali,
                "observation1": ob1, "observation2": ob2, "curve": cur, "curve_long": lng,
-               "size": size}
+               "datasize": dsz, "size": size}
     summary["headline"], md["headline"] = _headline(summary)
     return md, summary
 
@@ -459,6 +460,44 @@ def _ablations(results: Path) -> tuple[dict, str]:
                  "± 95 % CI over the seeds both have.\n")
 
 
+def _datasize(results: Path) -> tuple[dict, str]:
+    """Held-out recognition of au and mn trained on the first K training episodes of each task
+    (``datasize/k<K>_s<S>/``), beside the full data (Table 1) on the same seeds."""
+    runs: dict[int, dict] = {}
+    for d in results.glob("datasize/k*_s*"):
+        k, s = (int(x) for x in d.name[1:].split("_s"))
+        rec = {m: json.loads((d / f"recognition_{m}.json").read_text())["accuracy"]
+               for m in ("au", "mn") if (d / f"recognition_{m}.json").exists()}
+        if len(rec) == 2:
+            runs.setdefault(k, {})[s] = rec
+    if not runs:
+        return {"rows": {}}, "_no data-size results yet_\n"
+    seeds = sorted({s for per in runs.values() for s in per})
+    full = {}
+    for s in seeds:
+        au, mn = _load(results, s, "recognition_au"), _load(results, s, "recognition_mn")
+        if au and mn:
+            full[s] = {"au": au["accuracy"], "mn": mn["accuracy"]}
+    data = json.loads((results / "data.json").read_text()) if (
+        results / "data.json").exists() else None
+    train = sorted(t["episodes"] - t["val"] for t in data["tasks"].values()) if data else []
+    all_label = f"all ({train[0]}–{train[-1]})" if train else "all"
+    rows: dict = {}
+    for label, per in [*((str(k), runs[k]) for k in sorted(runs)), (all_label, full)]:
+        if not per:
+            continue
+        ss = sorted(per)
+        au, mn = [per[s]["au"] for s in ss], [per[s]["mn"] for s in ss]
+        rows[label] = {"seeds": ss, "au": au, "mn": mn, "diff": [b - a for a, b in zip(au, mn)]}
+    lines = ["| training episodes per task | au | mn | mn − au (paired per seed) | seeds |",
+             "|---|---|---|---|---|"]
+    lines += [f"| {label} | {format_ci(*mean_ci(r['au']))} | {format_ci(*mean_ci(r['mn']))} | "
+              f"{format_diff(*mean_ci(r['diff']))} | {r['seeds']} |" for label, r in rows.items()]
+    return {"rows": rows}, ("\n".join(lines) + "\n\nTop-1 (%) on the same held-out "
+                            "demonstrations; every run 4000 steps of batch 8 (the same samples "
+                            "drawn from fewer episodes); mean ± 95 % CI over training seeds.\n")
+
+
 def _train_minutes(path: Path) -> float | None:
     """A kept training curve's wall time (its last row's elapsed_s), in minutes."""
     if not path.exists():
@@ -537,6 +576,7 @@ def report(results, readme=None) -> dict:
               "observation1": "Observation 1 per task: the probe against shuffled pairs",
               "observation2": "Observation 2: alignment on successful vs failed rollouts",
               "curve": "Recognition over training steps, au vs mn",
+              "datasize": "Recognition over data size, au vs mn",
               "size": "Model size: the small presets beside the tiny ones"}
     atomic_write(results / "tables.md",
                  "".join(f"## {titles[k]}\n\n{md[k]}\n" for k in TABLES))

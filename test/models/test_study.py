@@ -292,3 +292,23 @@ def test_observation1_per_task_pairs_the_probe_with_its_shuffled_control(tmp_pat
     row = next(line for line in md["observation1"].splitlines() if line.startswith("| x |"))
     assert row.startswith("| x | 0.500 ± ") and "| +0.450 ± " in row
     assert "| **all tasks** | 0.350 ± " in md["observation1"]
+
+
+def test_datasize_rows_pair_au_and_mn_per_seed_beside_the_full_data(tmp_path):
+    for k, s, au, mn in ((10, 1, 0.10, 0.14), (10, 2, 0.12, 0.12), (20, 1, 0.20, 0.18)):
+        d = tmp_path / "datasize" / f"k{k}_s{s}"
+        d.mkdir(parents=True)
+        (d / "recognition_au.json").write_text(json.dumps({"accuracy": au}))
+        (d / "recognition_mn.json").write_text(json.dumps({"accuracy": mn}))
+    (tmp_path / "datasize" / "k40_s1").mkdir()          # not evaluated yet: no row
+    for s, au, mn in ((0, 0.9, 0.9), (1, 0.30, 0.28), (2, 0.26, 0.24)):
+        _write(tmp_path, s, "recognition_au", {"accuracy": au, "per_task": {"t": au}})
+        _write(tmp_path, s, "recognition_mn", {"accuracy": mn, "per_task": {"t": mn}})
+    (tmp_path / "data.json").write_text(json.dumps({"tasks": {
+        "a": {"episodes": 50, "val": 7}, "b": {"episodes": 50, "val": 15}}}))
+    md, summary = study.build(tmp_path)
+    rows = summary["datasize"]["rows"]
+    assert list(rows) == ["10", "20", "all (35–43)"]
+    assert rows["10"]["diff"] == pytest.approx([0.04, 0.0]) and rows["20"]["seeds"] == [1]
+    assert rows["all (35–43)"]["seeds"] == [1, 2]       # seed 0 has no data-size run
+    assert "| 10 | 11.0 ± " in md["datasize"] and "| +2.0 ± " in md["datasize"]

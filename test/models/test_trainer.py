@@ -260,3 +260,20 @@ def test_the_split_is_the_datasets_recorded_and_checked(tiny_dataset, tmp_path):
     (a0.path / "meta.json").write_text(json.dumps(meta))
     with pytest.raises(EvalError, match="records no held-out split"):
         checked_split([ck.open_checkpoint(tmp_path / "au0")], "val")
+
+
+def test_train_episodes_per_task_keeps_the_first_of_each_task_and_the_held_out_split(
+        tiny_dataset, tmp_path):
+    """A curve over data size: train_episodes_per_task=K trains on the first K training
+    episodes of every task, in collection order; the held-out split stays the full one."""
+    full = Trainer(cfg_for("au", tiny_dataset, "steps=1"), tmp_path / "full").train_data
+    cut = Trainer(cfg_for("au", tiny_dataset, "steps=1", "train_episodes_per_task=1"),
+                  tmp_path / "cut").train_data
+    first = {}
+    for r in full.records:
+        first.setdefault(r.task, r.path)
+    assert len(first) == 2 and len(full) > 2
+    assert sorted((r.task, r.path) for r in cut.records) == sorted(first.items())
+    assert cut.held_out == full.held_out and cut.split_identity == full.split_identity
+    with pytest.raises(ValueError, match="train_episodes_per_task"):
+        cfg_for("au", tiny_dataset, "train_episodes_per_task=-1")
