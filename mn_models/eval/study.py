@@ -7,11 +7,11 @@
 ``seed<S>/alignment_mn.json``, ``seed<S>/probe*.json``, ``seed<S>/curve_recognition.json``,
 ``seed<S>/train_{au,ee,mn}.jsonl``, ``datasize/k<K>_s<S>/*`` and ``size/small_s<S>/*`` under
 the results folder, and writes ``tables.json``, ``tables.md`` and the figures
-(``recognition_per_task.png``, ``success_per_task.png``, ``recognition_vs_step.png``) there. Across training seeds every cell is the mean with a 95 % CI
-(t distribution over seeds); the paired difference mn - baseline is taken per seed (the same
-seed, data and number of samples), then averaged with its CI. With ``--readme`` the blocks
-between ``<!-- study:NAME -->`` and ``<!-- /study:NAME -->`` in the README are replaced by the
-tables of the same name, so that every number in the README is one of these files' (a test
+(``recognition_per_task.png``, ``success_per_task.png``, ``recognition_vs_step.png``) there.
+Across training seeds every cell is the mean with a 95 % CI (t distribution over seeds); the
+paired difference mn - baseline is taken per seed (the same seed, data and number of samples),
+then averaged with its CI. With ``--readme`` the blocks between ``<!-- study:NAME -->`` and
+``<!-- /study:NAME -->`` in the README are replaced by the tables of the same name, so that every number in the README is one of these files' (a test
 checks they agree).
 """
 from __future__ import annotations
@@ -207,7 +207,8 @@ def _observation1(results: Path) -> tuple[dict, str]:
         rows[t] = {"probe": probe, "shuffled": shuf, "diff": [a - b for a, b in zip(probe, shuf)],
                    "chance": [pr["chance"] if t == "all" else pr["per_task_chance"][t]
                               for pr, _, _ in per],
-                   "mn": [get(mn) for _, _, mn in per if mn and (t == "all" or t in mn["per_task"])]}
+                   "mn": [get(mn) for _, _, mn in per
+                          if mn and (t == "all" or t in mn["per_task"])]}
     lines = ["| task | probe on frozen au + ee | same probe, pairs shuffled | probe − shuffled "
              "(paired per seed) | chance | mn (joint training) |", "|---|---|---|---|---|---|"]
     for t, r in rows.items():
@@ -552,8 +553,9 @@ def _size(results: Path) -> tuple[dict, str]:
         lines.append(f"| {name} | {params(r['au_params'])} / {params(r['ee_params'])} | "
                      f"{mins(r['au_min'])} / {mins(r['ee_min'])} | {format_ci(*mean_ci(r['au']))}"
                      f" | {format_ci(*mean_ci(r['ee']))} |")
-    lines.append(f"| small − tiny (paired per seed) | | | {format_diff(*mean_ci(out['diff']['au']))}"
-                 f" | {format_diff(*mean_ci(out['diff']['ee']))} |")
+    lines.append("| small − tiny (paired per seed) | | | "
+                 f"{format_diff(*mean_ci(out['diff']['au']))} | "
+                 f"{format_diff(*mean_ci(out['diff']['ee']))} |")
     return out, ("\n".join(lines) + f"\n\nTraining seeds {seeds}: the same data, seed, "
                  "steps and batch for both presets (au and ee side by side, one thread each); "
                  "top-1 on the held-out demonstrations, success over the Table 2 rollouts; mean "

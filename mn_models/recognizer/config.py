@@ -1,8 +1,9 @@
 """Configuration of the action-understanding model (ViCLIP-style video-text recognizer).
 
 ``make_recognizer_config("tiny", image_size=64)`` builds a named preset with overrides.
-Presets: ``tiny`` (trains on a CPU in minutes), ``small`` (twice its width and depth), ``viclip_b16`` and ``viclip_l14`` (the
-published ViCLIP shapes; load their weights with ``viclip_loader.load_viclip_checkpoint``).
+Presets: ``tiny`` (trains on a CPU in minutes), ``small`` (twice its width and depth),
+``viclip_b16`` and ``viclip_l14`` (the published ViCLIP shapes; load their weights with
+``viclip_loader.load_viclip_checkpoint``).
 """
 from __future__ import annotations
 
