@@ -11,8 +11,8 @@ the results folder, and writes ``tables.json``, ``tables.md`` and the figures
 Across training seeds every cell is the mean with a 95 % CI (t distribution over seeds); the
 paired difference mn - baseline is taken per seed (the same seed, data and number of samples),
 then averaged with its CI. With ``--readme`` the blocks between ``<!-- study:NAME -->`` and
-``<!-- /study:NAME -->`` in the README are replaced by the tables of the same name, so that every number in the README is one of these files' (a test
-checks they agree).
+``<!-- /study:NAME -->`` in the README are replaced by the tables of the same name, so that
+every number in the README is one of these files' (a test checks they agree).
 """
 from __future__ import annotations
 
