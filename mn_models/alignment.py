@@ -136,10 +136,10 @@ class MirrorAlignment(nn.Module):
 
 
 @torch.no_grad()
-def recall_at_1_directions(z_u: torch.Tensor, z_e: torch.Tensor,
-                           pair_ids) -> tuple[float, float]:
-    """(Recall@1 u->e, Recall@1 e->u): nearest neighbour by cosine similarity; a retrieval is
-    correct when the retrieved item's pair id equals the query's."""
+def retrieval_hits(z_u: torch.Tensor, z_e: torch.Tensor,
+                   pair_ids) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per item, whether its nearest neighbour (by cosine similarity) on the other side carries
+    the same pair id: ((N,) u->e hits, (N,) e->u hits) as floats."""
     if z_u.ndim != 2 or z_u.shape != z_e.shape:
         raise ValueError(f"expected two (N, D) tensors of one shape, got {tuple(z_u.shape)} "
                          f"and {tuple(z_e.shape)}")
@@ -147,9 +147,15 @@ def recall_at_1_directions(z_u: torch.Tensor, z_e: torch.Tensor,
     if ids.shape[0] != z_u.shape[0]:
         raise ValueError(f"{ids.shape[0]} pair ids for {z_u.shape[0]} items")
     sim = F.normalize(z_u.float(), dim=-1) @ F.normalize(z_e.float(), dim=-1).T  # (N, N)
-    u2e = (ids[sim.argmax(dim=1)] == ids).float().mean().item()
-    e2u = (ids[sim.argmax(dim=0)] == ids).float().mean().item()
-    return u2e, e2u
+    return (ids[sim.argmax(dim=1)] == ids).float(), (ids[sim.argmax(dim=0)] == ids).float()
+
+
+def recall_at_1_directions(z_u: torch.Tensor, z_e: torch.Tensor,
+                           pair_ids) -> tuple[float, float]:
+    """(Recall@1 u->e, Recall@1 e->u): nearest neighbour by cosine similarity; a retrieval is
+    correct when the retrieved item's pair id equals the query's."""
+    u2e, e2u = retrieval_hits(z_u, z_e, pair_ids)
+    return u2e.mean().item(), e2u.mean().item()
 
 
 def recall_at_1(z_u: torch.Tensor, z_e: torch.Tensor, pair_ids) -> float:
@@ -158,9 +164,15 @@ def recall_at_1(z_u: torch.Tensor, z_e: torch.Tensor, pair_ids) -> float:
     return (u2e + e2u) / 2
 
 
+def id_shares(pair_ids: Sequence | torch.Tensor) -> torch.Tensor:
+    """Per item, the share of all items carrying its pair id: a random retrieval's chance of
+    a hit for that query."""
+    ids = as_id_tensor(pair_ids)
+    _, inverse, counts = torch.unique(ids, return_inverse=True, return_counts=True)
+    return counts[inverse].float() / ids.numel()
+
+
 def chance_recall_at_1(pair_ids: Sequence | torch.Tensor) -> float:
     """Expected Recall@1 of a random retrieval: mean over items of the share of items
     carrying the same pair id (1/N for unique ids)."""
-    ids = as_id_tensor(pair_ids)
-    _, inverse, counts = torch.unique(ids, return_inverse=True, return_counts=True)
-    return (counts[inverse].float() / ids.numel()).mean().item()
+    return id_shares(pair_ids).mean().item()

@@ -96,6 +96,15 @@ train() {   # train <config> <run> <seed> <steps> overrides...
       seed="$seed" ckpt_every=500 "$@"
 }
 
+# eval_au <run> <eval folder> <dest under RESULTS> [<note>]: held-out recognition (Table 1's
+# `mn eval au`) of a run, kept with its command
+eval_au() {
+  have "$RESULTS/$3" && return
+  local t0=$SECONDS
+  "$MN" eval au --checkpoint "$1" --data "$DATA" --out "$2" --json > /dev/null
+  keep "$2/results.json" "$3" $((SECONDS - t0)) "mn eval au --checkpoint $1 --data $DATA${4:+  # $4}"
+}
+
 # keep_curve <run> <dest under RESULTS> <command>: its metrics.jsonl, every 50th row and the
 # last (a small file; the last row's elapsed_s is the training's wall time)
 keep_curve() {
@@ -117,15 +126,11 @@ stage_seed() {
   wait "$pid"
   for m in au ee mn; do             # the training curves, every 50th step (small files)
     keep_curve "$OUT/${m}_s$s" "$dir/train_$m.jsonl" \
-        "mn train --config config/train/tiny_$m.yaml ${COMMON[*]} steps=$STEPS seed=$s"
+        "mn train --config config/train/tiny_$m.yaml ${COMMON[*]} steps=$STEPS seed=$s$( \
+         [ $m = ee ] || echo " ${AU[*]}")"
   done
   for m in au mn; do                 # Table 1: recognition of the held-out demonstrations
-    have "$RESULTS/$dir/recognition_$m.json" && continue
-    t0=$SECONDS
-    "$MN" eval au --checkpoint "$OUT/${m}_s$s" --data "$DATA" --out "$OUT/eval/au_${m}_s$s" \
-        --json > /dev/null
-    keep "$OUT/eval/au_${m}_s$s/results.json" "$dir/recognition_$m.json" $((SECONDS - t0)) \
-        "mn eval au --checkpoint $OUT/${m}_s$s --data $DATA"
+    eval_au "$OUT/${m}_s$s" "$OUT/eval/au_${m}_s$s" "$dir/recognition_$m.json"
   done
   for m in ee mn; do                 # Table 2: rollouts; mn also runs the success monitor
     have "$RESULTS/$dir/execution_$m.json" && continue
@@ -190,12 +195,8 @@ stage_ablation() {   # ablation <row> <seed>
     # shellcheck disable=SC2086
     train config/train/tiny_mn.yaml "$run" "$s" "$steps" "${AU[@]}" $ov
   fi
-  have "$RESULTS/$dir/recognition.json" || {
-    t0=$SECONDS
-    "$MN" eval au --checkpoint "$run" --data "$DATA" --out "$OUT/eval/abl_${row}_s$s" --json \
-        > /dev/null
-    keep "$OUT/eval/abl_${row}_s$s/results.json" "$dir/recognition.json" $((SECONDS - t0)) \
-        "mn eval au --checkpoint $run --data $DATA  # trained with: $ov steps=$steps"; }
+  eval_au "$run" "$OUT/eval/abl_${row}_s$s" "$dir/recognition.json" \
+      "trained with: $ov steps=$steps"
   have "$RESULTS/$dir/execution.json" || {
     t0=$SECONDS
     "$MN" eval ee --checkpoint "$run" --episodes "${ABL_EPISODES:-10}" --seeds 0 --workers 2 \
@@ -277,30 +278,28 @@ stage_long() {   # au and mn on a longer schedule (LONG_STEPS), recognition ever
 }
 
 stage_size() {   # model size: the small presets' au and ee beside the seed stage's tiny ones
-  local s=$1 t0 m; local dir="size/small_s$s"
-  trained "$OUT/au_s$s" "$STEPS" && trained "$OUT/ee_s$s" "$STEPS" || stage_seed "$s"
-  # the same data, seed, steps and batch as tiny's; au and ee side by side, one thread each,
-  # as the seed stage trains (so the wall times compare)
+  local s=$1 t0; local dir="size/small_s$s"
+  have "$RESULTS/$dir/recognition.json" && have "$RESULTS/$dir/execution.json" && return
+  # tiny's side: the seed stage's au and ee, trained and evaluated
+  trained "$OUT/au_s$s" "$STEPS" && trained "$OUT/ee_s$s" "$STEPS" \
+      && [ -f "$RESULTS/seed$s/recognition_au.json" ] && [ -f "$RESULTS/seed$s/execution_ee.json" ] \
+      || stage_seed "$s"
+  # the same data, seed, steps and batch as tiny's, one thread each; au beside ee (the seed
+  # stage runs au then ee beside mn: wall times compare only as far as the load does)
   ( train config/train/tiny_au.yaml "$OUT/au_small_s$s" "$s" "$STEPS" "${AU[@]}" recognizer=small ) &
   local pid=$!
   train config/train/tiny_ee.yaml "$OUT/ee_small_s$s" "$s" "$STEPS" policy=small
   wait "$pid"
-  for m in au ee; do
-    keep_curve "$OUT/${m}_small_s$s" "$dir/train_$m.jsonl" \
-        "mn train --config config/train/tiny_$m.yaml ${COMMON[*]} steps=$STEPS seed=$s $( \
-         [ $m = au ] && echo recognizer=small || echo policy=small)"
-  done
+  keep_curve "$OUT/au_small_s$s" "$dir/train_au.jsonl" \
+      "mn train --config config/train/tiny_au.yaml ${COMMON[*]} steps=$STEPS seed=$s ${AU[*]} recognizer=small"
+  keep_curve "$OUT/ee_small_s$s" "$dir/train_ee.jsonl" \
+      "mn train --config config/train/tiny_ee.yaml ${COMMON[*]} steps=$STEPS seed=$s policy=small"
   have "$RESULTS/$dir/weights.json" || {
     "$PY" -m mn_models.eval.study weights tiny_au="$OUT/au_s$s" tiny_ee="$OUT/ee_s$s" \
         small_au="$OUT/au_small_s$s" small_ee="$OUT/ee_small_s$s" > "$OUT/weights_s$s.json"
     keep "$OUT/weights_s$s.json" "$dir/weights.json" 0 \
         "python -m mn_models.eval.study weights (the four runs' checkpoints)"; }
-  have "$RESULTS/$dir/recognition.json" || {
-    t0=$SECONDS
-    "$MN" eval au --checkpoint "$OUT/au_small_s$s" --data "$DATA" \
-        --out "$OUT/eval/au_small_s$s" --json > /dev/null
-    keep "$OUT/eval/au_small_s$s/results.json" "$dir/recognition.json" $((SECONDS - t0)) \
-        "mn eval au --checkpoint $OUT/au_small_s$s --data $DATA"; }
+  eval_au "$OUT/au_small_s$s" "$OUT/eval/au_small_s$s" "$dir/recognition.json"
   have "$RESULTS/$dir/execution.json" || {
     t0=$SECONDS
     "$MN" eval ee --checkpoint "$OUT/ee_small_s$s" --episodes "$EVAL_EPISODES" --seeds 0 \
@@ -311,7 +310,8 @@ stage_size() {   # model size: the small presets' au and ee beside the seed stag
 }
 
 stage_datasize() {   # au and mn trained on the first K training episodes of each task
-  local k=$1 s=$2 t0 m; local dir="datasize/k${k}_s$s"
+  local k=$1 s=$2 m; local dir="datasize/k${k}_s$s"
+  have "$RESULTS/$dir/recognition_au.json" && have "$RESULTS/$dir/recognition_mn.json" && return
   stage_data
   # the same steps, batch and seed as the seed stage: only the training episodes differ
   ( train config/train/tiny_au.yaml "$OUT/au_k${k}_s$s" "$s" "$STEPS" "${AU[@]}" \
@@ -321,12 +321,8 @@ stage_datasize() {   # au and mn trained on the first K training episodes of eac
       train_episodes_per_task="$k"
   wait "$pid"
   for m in au mn; do
-    have "$RESULTS/$dir/recognition_$m.json" && continue
-    t0=$SECONDS
-    "$MN" eval au --checkpoint "$OUT/${m}_k${k}_s$s" --data "$DATA" \
-        --out "$OUT/eval/au_${m}_k${k}_s$s" --json > /dev/null
-    keep "$OUT/eval/au_${m}_k${k}_s$s/results.json" "$dir/recognition_$m.json" \
-        $((SECONDS - t0)) "mn eval au --checkpoint $OUT/${m}_k${k}_s$s --data $DATA  # trained with train_episodes_per_task=$k"
+    eval_au "$OUT/${m}_k${k}_s$s" "$OUT/eval/au_${m}_k${k}_s$s" "$dir/recognition_$m.json" \
+        "trained with train_episodes_per_task=$k"
   done
   log "data size $k, seed $s: done; results in $RESULTS/$dir"
 }

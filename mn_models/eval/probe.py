@@ -30,8 +30,7 @@ import numpy as np
 import torch
 
 from mn_models import checkpoint as ck
-from mn_models.alignment import (chance_recall_at_1, pair_ids, recall_at_1,
-                                 recall_at_1_directions)
+from mn_models.alignment import id_shares, pair_ids, retrieval_hits
 from mn_models.eval.common import EvalError, load_split, policy_tokenizer, train_config_of
 
 log = logging.getLogger("mn.eval.probe")
@@ -154,44 +153,43 @@ def alignment_scores(alignment, feats: PairedFeatures, strategy: str = "instruct
     alignment.eval()
     z_u, z_e = alignment.project(feats.u, feats.e)
     ids = feats.ids(strategy)
-    u2e, e2u = recall_at_1_directions(z_u, z_e, ids)
+    u2e, e2u, per_task = _retrieval(z_u, z_e, ids, feats.task_id, feats.tasks)
+    shares = id_shares(ids)
     out = {"recall_at_1": (u2e + e2u) / 2, "recall_u2e": u2e, "recall_e2u": e2u,
-           "chance": chance_recall_at_1(ids), "samples": len(feats), "strategy": strategy,
-           "per_task": per_task_recall(z_u, z_e, ids, feats.task_id, feats.tasks),
-           "per_task_chance": per_task_chance(ids, feats.task_id, feats.tasks)}
+           "chance": shares.mean().item(), "samples": len(feats), "strategy": strategy,
+           "per_task": per_task,
+           "per_task_chance": _by_task(shares, feats.task_id, feats.tasks)}
     if shuffle:   # the same numbers on pairs whose u and e rows were permuted independently
         g = torch.Generator().manual_seed(seed)
-        vals, tasks = [], []
+        runs = []
         for _ in range(repeats):
             pu = torch.randperm(len(feats), generator=g)
             pe = torch.randperm(len(feats), generator=g)
-            vals.append(recall_at_1(z_u[pu], z_e[pe], ids))
-            tasks.append(per_task_recall(z_u[pu], z_e[pe], ids, feats.task_id, feats.tasks))
-        out.update({"aligned_recall_at_1": out["recall_at_1"], "recall_at_1": float(np.mean(vals)),
-                    "aligned_per_task": out["per_task"],
-                    "per_task": {t: float(np.mean([r[t] for r in tasks])) for t in tasks[0]},
+            runs.append(_retrieval(z_u[pu], z_e[pe], ids, feats.task_id, feats.tasks))
+        u2e, e2u = (float(np.mean([r[i] for r in runs])) for i in (0, 1))
+        out.update({f"aligned_{k}": out[k] for k in ("recall_at_1", "recall_u2e", "recall_e2u",
+                                                      "per_task")})
+        out.update({"recall_at_1": (u2e + e2u) / 2, "recall_u2e": u2e, "recall_e2u": e2u,
+                    "per_task": {t: float(np.mean([r[2][t] for r in runs])) for t in per_task},
                     "shuffled": True, "shuffle_repeats": repeats})
     return out
 
 
-@torch.no_grad()
+def _by_task(values: torch.Tensor, task_id, tasks) -> dict[str, float]:
+    """The mean of per-item values over each task's items."""
+    tid = torch.as_tensor(task_id)
+    return {tasks[int(t)]: float(values[tid == t].mean()) for t in torch.unique(tid)}
+
+
 def per_task_recall(z_u, z_e, ids, task_id, tasks) -> dict[str, float]:
     """Bidirectional Recall@1 of the queries of each task (retrieval over all items)."""
-    import torch.nn.functional as F
-    ids = torch.as_tensor(ids)
-    sim = F.normalize(z_u.float(), dim=-1) @ F.normalize(z_e.float(), dim=-1).T
-    hit = ((ids[sim.argmax(1)] == ids).float() + (ids[sim.argmax(0)] == ids).float()) / 2
-    tid = torch.as_tensor(task_id)
-    return {tasks[int(t)]: float(hit[tid == t].mean()) for t in torch.unique(tid)}
+    return _retrieval(z_u, z_e, ids, task_id, tasks)[2]
 
 
-def per_task_chance(ids, task_id, tasks) -> dict[str, float]:
-    """Chance Recall@1 of the queries of each task (a random retrieval over all items)."""
-    ids = torch.as_tensor(ids)
-    _, inverse, counts = torch.unique(ids, return_inverse=True, return_counts=True)
-    share = counts[inverse].float() / ids.numel()
-    tid = torch.as_tensor(task_id)
-    return {tasks[int(t)]: float(share[tid == t].mean()) for t in torch.unique(tid)}
+def _retrieval(z_u, z_e, ids, task_id, tasks) -> tuple[float, float, dict[str, float]]:
+    """Recall@1 u->e, e->u, and per task (one similarity matrix for the three)."""
+    u2e, e2u = retrieval_hits(z_u, z_e, ids)
+    return u2e.mean().item(), e2u.mean().item(), _by_task((u2e + e2u) / 2, task_id, tasks)
 
 
 def evaluate_probe(probe, data, au=None, ee=None, split: str = "val", shuffle: bool = False,

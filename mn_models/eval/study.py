@@ -216,10 +216,12 @@ def _observation1(results: Path) -> tuple[dict, str]:
         lines.append(f"| {name} | {_ci_cell(r['probe'])} | {_ci_cell(r['shuffled'])} | "
                      f"{format_diff(*mean_ci(r['diff']), scale=1.0, digits=3)} | "
                      f"{_ci_cell(r['chance'])} | {_ci_cell(r['mn'])} |")
+    repeats = sorted({sh.get("shuffle_repeats") for _, sh, _ in per} - {None})
     return {"seeds": seeds, "rows": rows}, (
         "\n".join(lines) + f"\n\nRecall@1 of each task's held-out (video, keyframe) pairs "
         f"retrieved among all tasks' (runtime e), training seeds {seeds}; mean ± 95 % CI over "
-        "seeds; the shuffled control is the mean over 20 permutations.\n")
+        f"seeds; the shuffled control is the mean over {'/'.join(map(str, repeats)) or 'its'} "
+        "permutations.\n")
 
 
 def build(results) -> tuple[dict, dict]:
@@ -495,8 +497,9 @@ def _datasize(results: Path) -> tuple[dict, str]:
     lines += [f"| {label} | {format_ci(*mean_ci(r['au']))} | {format_ci(*mean_ci(r['mn']))} | "
               f"{format_diff(*mean_ci(r['diff']))} | {r['seeds']} |" for label, r in rows.items()]
     return {"rows": rows}, ("\n".join(lines) + "\n\nTop-1 (%) on the same held-out "
-                            "demonstrations; every run 4000 steps of batch 8 (the same samples "
-                            "drawn from fewer episodes); mean ± 95 % CI over training seeds.\n")
+                            "demonstrations; every run the seed stage's steps and batch (the "
+                            "same number of samples, drawn from fewer episodes); mean ± 95 % CI "
+                            "over training seeds.\n")
 
 
 def _train_minutes(path: Path) -> float | None:
@@ -557,9 +560,11 @@ def _size(results: Path) -> tuple[dict, str]:
                  f"{format_diff(*mean_ci(out['diff']['au']))} | "
                  f"{format_diff(*mean_ci(out['diff']['ee']))} |")
     return out, ("\n".join(lines) + f"\n\nTraining seeds {seeds}: the same data, seed, "
-                 "steps and batch for both presets (au and ee side by side, one thread each); "
-                 "top-1 on the held-out demonstrations, success over the Table 2 rollouts; mean "
-                 "± 95 % CI over seeds.\n")
+                 "steps and batch for both presets, one thread per training; tiny's times are "
+                 "the seed stage's (au, then ee, beside mn), small's the size stage's (au "
+                 "beside ee), so they compare as far as the load does. Top-1 on the held-out "
+                 "demonstrations, success over the Table 2 rollouts; mean ± 95 % CI over "
+                 "seeds.\n")
 
 
 def report(results, readme=None) -> dict:

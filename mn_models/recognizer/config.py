@@ -1,7 +1,7 @@
 """Configuration of the action-understanding model (ViCLIP-style video-text recognizer).
 
 ``make_recognizer_config("tiny", image_size=64)`` builds a named preset with overrides.
-Presets: ``tiny`` (trains on a CPU in minutes), ``small`` (twice its width and depth),
+Presets: ``tiny`` (trains on a CPU in minutes), ``small`` (twice its widths and vision depth),
 ``viclip_b16`` and ``viclip_l14`` (the published ViCLIP shapes; load their weights with
 ``viclip_loader.load_viclip_checkpoint``).
 """
@@ -152,8 +152,8 @@ RECOGNIZER_PRESETS: dict[str, dict] = {
     "tiny": dict(image_size=32, patch_size=8, num_frames=8, vision_width=64, vision_layers=2,
                  vision_heads=4, embed_dim=64, text_width=64, text_layers=2, text_heads=4,
                  temp_init=0.07),
-    # Between tiny and ViCLIP: 64 px frames (the study's input), twice tiny's width and depth
-    # (7.6M parameters against tiny's 3.4M at 64 px). For the study's model-size measurement.
+    # Between tiny and ViCLIP: 64 px frames (the study's input), twice tiny's widths and vision
+    # depth (7.6M parameters against tiny's 3.4M at 64 px). For the study's model-size measurement.
     "small": dict(image_size=64, patch_size=8, num_frames=8, vision_width=128, vision_layers=4,
                   vision_heads=4, embed_dim=128, text_width=128, text_layers=2, text_heads=4,
                   temp_init=0.07),
