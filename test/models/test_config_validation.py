@@ -37,7 +37,7 @@ def refused(*overrides, path=TINY_MN) -> str:
     ("val_fraction=nan", "val_fraction", "nan", "finite"),
     ("mode=train", "mode", "'train'", "'au', 'ee', 'mn', 'probe'"),
     ("alignment.head=conv", "alignment.head", "'conv'", "'linear', 'mlp'"),
-    ("policy=huge", "policy", "'huge'", "'arp_rlbench', 'tiny'"),
+    ("policy=huge", "policy", "'huge'", "'arp_rlbench', 'small', 'tiny'"),
     ("seed=-1", "seed", "-1", ">= 0"),
     ("log_every=0", "log_every", "0", ">= 1"),
     ("recognizer_overrides.image_size=2.5", "recognizer_overrides.image_size", "2.5",
