@@ -96,6 +96,18 @@ train() {   # train <config> <run> <seed> <steps> overrides...
       seed="$seed" ckpt_every=500 "$@"
 }
 
+# side_by_side <train args> -- <train args>: two trainings at once, one per core (each
+# `train`'s arguments); returns when both have finished, failing if either did
+side_by_side() {
+  local first=()
+  while [ "$1" != -- ]; do first+=("$1"); shift; done
+  shift
+  ( train "${first[@]}" ) &
+  local pid=$!
+  train "$@"
+  wait "$pid"
+}
+
 # eval_au <run> <eval folder> <dest under RESULTS> [<note>]: held-out recognition (Table 1's
 # `mn eval au`) of a run, kept with its command
 eval_au() {
@@ -270,10 +282,8 @@ stage_long() {   # au and mn on a longer schedule (LONG_STEPS), recognition ever
   have "$RESULTS/seed$s/curve_long_recognition.json" && return
   stage_data
   # the cosine schedule spans the whole run, so this is a new run, not the 4000-step one resumed
-  ( train config/train/tiny_au.yaml "$OUT/au_long_s$s" "$s" "$steps" "${AU[@]}" ckpt_every=1000 ) &
-  local pid=$!
-  train config/train/tiny_mn.yaml "$OUT/mn_long_s$s" "$s" "$steps" "${AU[@]}" ckpt_every=1000
-  wait "$pid"
+  side_by_side config/train/tiny_au.yaml "$OUT/au_long_s$s" "$s" "$steps" "${AU[@]}" ckpt_every=1000 \
+      -- config/train/tiny_mn.yaml "$OUT/mn_long_s$s" "$s" "$steps" "${AU[@]}" ckpt_every=1000
   curve_of "$OUT/au_long_s$s" "$OUT/mn_long_s$s" long curve_long_recognition "$s" "$t0"
 }
 
@@ -286,10 +296,8 @@ stage_size() {   # model size: the small presets' au and ee beside the seed stag
       || stage_seed "$s"
   # the same data, seed, steps and batch as tiny's, one thread each; au beside ee (the seed
   # stage runs au then ee beside mn: wall times compare only as far as the load does)
-  ( train config/train/tiny_au.yaml "$OUT/au_small_s$s" "$s" "$STEPS" "${AU[@]}" recognizer=small ) &
-  local pid=$!
-  train config/train/tiny_ee.yaml "$OUT/ee_small_s$s" "$s" "$STEPS" policy=small
-  wait "$pid"
+  side_by_side config/train/tiny_au.yaml "$OUT/au_small_s$s" "$s" "$STEPS" "${AU[@]}" recognizer=small \
+      -- config/train/tiny_ee.yaml "$OUT/ee_small_s$s" "$s" "$STEPS" policy=small
   keep_curve "$OUT/au_small_s$s" "$dir/train_au.jsonl" \
       "mn train --config config/train/tiny_au.yaml ${COMMON[*]} steps=$STEPS seed=$s ${AU[*]} recognizer=small"
   keep_curve "$OUT/ee_small_s$s" "$dir/train_ee.jsonl" \
@@ -314,12 +322,10 @@ stage_datasize() {   # au and mn trained on the first K training episodes of eac
   have "$RESULTS/$dir/recognition_au.json" && have "$RESULTS/$dir/recognition_mn.json" && return
   stage_data
   # the same steps, batch and seed as the seed stage: only the training episodes differ
-  ( train config/train/tiny_au.yaml "$OUT/au_k${k}_s$s" "$s" "$STEPS" "${AU[@]}" \
-        train_episodes_per_task="$k" ) &
-  local pid=$!
-  train config/train/tiny_mn.yaml "$OUT/mn_k${k}_s$s" "$s" "$STEPS" "${AU[@]}" \
-      train_episodes_per_task="$k"
-  wait "$pid"
+  side_by_side config/train/tiny_au.yaml "$OUT/au_k${k}_s$s" "$s" "$STEPS" "${AU[@]}" \
+        train_episodes_per_task="$k" \
+      -- config/train/tiny_mn.yaml "$OUT/mn_k${k}_s$s" "$s" "$STEPS" "${AU[@]}" \
+        train_episodes_per_task="$k"
   for m in au mn; do
     eval_au "$OUT/${m}_k${k}_s$s" "$OUT/eval/au_${m}_k${k}_s$s" "$dir/recognition_$m.json" \
         "trained with train_episodes_per_task=$k"

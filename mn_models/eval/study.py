@@ -520,9 +520,13 @@ def _size(results: Path) -> tuple[dict, str]:
     if not seeds:
         return {"seeds": []}, "_no model-size results yet_\n"
     out: dict = {"seeds": seeds}
+    # parameters are a property of the preset, not the seed: the first weights.json will do
+    weights = next((json.loads(w.read_text()) for s in seeds
+                    if (w := results / "size" / f"small_s{s}" / "weights.json").exists()), {})
     for preset in ("tiny", "small"):
-        r = out[preset] = {"au": [], "ee": [], "au_min": [], "ee_min": [], "au_params": None,
-                           "ee_params": None}
+        r = out[preset] = {"au": [], "ee": [], "au_min": [], "ee_min": [],
+                           "au_params": weights.get(f"{preset}_au", {}).get("parameters"),
+                           "ee_params": weights.get(f"{preset}_ee", {}).get("parameters")}
         for s in seeds:
             small = results / "size" / f"small_s{s}"
             if preset == "tiny":
@@ -536,11 +540,6 @@ def _size(results: Path) -> tuple[dict, str]:
             r["ee"].append(exe["success_rate"])
             for m in ("au", "ee"):
                 r[f"{m}_min"].append(_train_minutes(curves[m]))
-            w = small / "weights.json"
-            if w.exists():
-                w = json.loads(w.read_text())
-                r["au_params"] = w.get(f"{preset}_au", {}).get("parameters")
-                r["ee_params"] = w.get(f"{preset}_ee", {}).get("parameters")
     t, sm = out["tiny"], out["small"]
     out["diff"] = {m: [b - a for a, b in zip(t[m], sm[m])] for m in ("au", "ee")}
 
