@@ -182,6 +182,52 @@ class ClipBuffer:
         return np.stack(self.frames)   # (T, H, W, 3)
 
 
+class EpisodeMirror:
+    """The mirror signal over one execution: the policy's z_e of every decision since the
+    execution began (each made unit length), averaged, against the observer's z_u by cosine.
+
+    The mirror node publishes it as ``mirror/similarity_episode`` (reset by each instruction the
+    policy receives); the success monitor (`mn eval ee --monitor`, ``cos_mean``) scores rollouts
+    with it. A z_e that is not a finite non-zero vector of the running size raises ValueError
+    and leaves the mean as it was."""
+
+    def __init__(self):
+        self.reset()
+
+    def reset(self) -> None:
+        self._sum: np.ndarray | None = None
+        self.count = 0
+
+    def add(self, z_e) -> None:
+        z = np.asarray(z_e, dtype=np.float64).ravel()
+        n = float(np.linalg.norm(z)) if np.all(np.isfinite(z)) else float("nan")
+        if not np.isfinite(n) or n == 0.0:
+            raise ValueError(f"z_e must be a finite non-zero vector (norm {n})")
+        if self._sum is not None and z.shape != self._sum.shape:
+            raise ValueError(f"z_e of size {z.size} in an episode of size {self._sum.size}")
+        self._sum = z / n if self._sum is None else self._sum + z / n
+        self.count += 1
+
+    def mean(self) -> np.ndarray | None:
+        """The episode's mean z_e, unit length (None before the first decision)."""
+        if self._sum is None:
+            return None
+        return self._sum / max(float(np.linalg.norm(self._sum)), 1e-12)
+
+    def similarity(self, z_u) -> float | None:
+        """cosine(z_u, the episode's mean z_e), None before the first decision."""
+        m = self.mean()
+        if m is None:
+            return None
+        u = np.asarray(z_u, dtype=np.float64).ravel()
+        if u.shape != m.shape:
+            raise ValueError(f"cannot compare z_u of size {u.size} with z_e of size {m.size}")
+        nu = float(np.linalg.norm(u))
+        if not np.isfinite(nu) or nu == 0.0:
+            raise ValueError(f"z_u must be a finite non-zero vector (norm {nu})")
+        return float(u @ m / nu)
+
+
 class RecognizerRunner:
     """The recognizer (and T_u when present) of a checkpoint; candidates are its instruction
     vocabulary, embedded once. With a calibrated open-set rule (``open_set.json`` in the

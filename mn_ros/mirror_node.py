@@ -4,7 +4,10 @@ It listens to the shared ``embedding`` topic, keeps the latest observed-action e
 (observer) and executed-action embedding z_e (policy), and whenever either changes publishes
 their cosine similarity (``mirror/similarity``, Float32) and whether execution matches the
 observed action (``mirror/match``, Bool: similarity >= ``threshold``) and the verdict
-(``mirror/verdict``, String: ``match`` | ``mismatch`` | ``unknown``). When either side abstains
+(``mirror/verdict``, String: ``match`` | ``mismatch`` | ``unknown``). Beside it, the signal over
+the whole execution (``mirror/similarity_episode``, Float32): z_u against the policy's z_e
+averaged over every decision since its last instruction (mn_models.runtime.EpisodeMirror), the
+score the study's success monitor measures (`mn eval ee --monitor`, ``cos_mean``). When either side abstains
 -- the observer recognized ``none`` (``observer/instruction``) or the policy was told ``none``
 (``instruction``) -- the verdict is ``unknown`` and ``mirror/match`` is False: nothing known was
 seen or done, so there is nothing to match. Raw features (u, e: checkpoints without an
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 from std_msgs.msg import Bool, Float32, Float32MultiArray, String
 
+from mn_models.runtime import EpisodeMirror
 from mn_ros import conversions as cv
 from mn_ros import topics as T
 from mn_ros.node_common import COMMAND_QOS, ManagedNode, declare, node_main
@@ -32,6 +36,9 @@ class MirrorNode(ManagedNode):
         self.latest: dict[str, tuple[object, int]] = {}   # kind -> (vector, receive ns)
         self.warned: set[str] = set()
         self.pub_sim = self.create_lifecycle_publisher(Float32, T.SIMILARITY, COMMAND_QOS)
+        self.episode = EpisodeMirror()     # z_e since the policy's last instruction
+        self.pub_episode = self.create_lifecycle_publisher(Float32, T.SIMILARITY_EPISODE,
+                                                           COMMAND_QOS)
         self.pub_match = self.create_lifecycle_publisher(Bool, T.MATCH, COMMAND_QOS)
         self.create_subscription(Float32MultiArray, T.EMBEDDING, self._on_embedding, COMMAND_QOS)
         # abstentions ("none"): the observer's verdict, the instruction the policy carries out
@@ -44,6 +51,7 @@ class MirrorNode(ManagedNode):
 
     def unload(self) -> None:
         self.latest.clear()   # nothing heavy: cleanup forgets the embeddings seen
+        self.episode.reset()
 
     def _on_embedding(self, msg: Float32MultiArray) -> None:
         if not self.accept("embedding"):
@@ -60,6 +68,12 @@ class MirrorNode(ManagedNode):
                                           "the shared space: use a checkpoint with an alignment "
                                           "head (kind mn or probe)")
             return
+        if kind == "z_e":
+            try:
+                self.episode.add(z)
+            except ValueError as e:
+                self.command_rejected("embedding", str(e), f"embedding dropped: {e}")
+                return
         now = self.now_ns()
         self.latest[kind] = (z, now)
         self._compare(kind, now)
@@ -69,6 +83,8 @@ class MirrorNode(ManagedNode):
         A change re-publishes the verdict for the embeddings held."""
         if not self.accept(f"{side} instruction"):
             return
+        if side == "policy":
+            self.episode.reset()           # a new execution begins
         abstains = msg.data.strip() == T.NONE
         if abstains != self.abstains[side]:
             self.abstains[side] = abstains
@@ -91,6 +107,12 @@ class MirrorNode(ManagedNode):
         self.pub_match.publish(Bool(data=(not unknown) and s >= self.threshold))
         self.pub_verdict.publish(String(data="unknown" if unknown else
                                         "match" if s >= self.threshold else "mismatch"))
+        if "z_u" in self.latest and self.episode.count:
+            try:
+                self.pub_episode.publish(Float32(data=self.episode.similarity(
+                    self.latest["z_u"][0])))
+            except ValueError as e:
+                self.get_logger().warning(f"cannot compare z_u and the episode's z_e: {e}")
 
 
 def main(args=None) -> None:

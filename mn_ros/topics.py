@@ -26,6 +26,8 @@ Embeddings and recognition:
     observer/instruction       std_msgs/String: the recognized instruction, or 'none'
     observer/scores            std_msgs/String JSON: top-k (instruction, score)
     mirror/similarity          std_msgs/Float32: cosine(z_u, z_e)
+    mirror/similarity_episode  std_msgs/Float32: cosine(z_u, z_e averaged since the policy's
+                               last instruction): the success monitor's score
     mirror/match               std_msgs/Bool: similarity >= threshold (False when unknown)
     mirror/verdict             std_msgs/String: match | mismatch | unknown (either side 'none')
 Diagnostics (absolute name, every node):
@@ -54,6 +56,7 @@ EMBEDDING = "embedding"
 RECOGNIZED = "observer/instruction"
 SCORES = "observer/scores"
 SIMILARITY = "mirror/similarity"
+SIMILARITY_EPISODE = "mirror/similarity_episode"
 MATCH = "mirror/match"
 VERDICT = "mirror/verdict"
 NONE = "none"   # the observer's answer when no known instruction is carried out (open set)

@@ -7,7 +7,8 @@ execution (its clip sampled across every frame, as the observer node does over i
 
 - ``cos_final``: cosine(z_u of the execution, z_e of the policy's last decision) — what the
   mirror node shows when the episode ends;
-- ``cos_mean``: the same with z_e averaged over the episode's decisions;
+- ``cos_mean``: the same with z_e averaged over the episode's decisions
+  (mn_models.runtime.EpisodeMirror) — what the mirror node shows on ``mirror/similarity_episode``;
 - ``recognized``: the instruction the recognizer names for the execution (top-1 over the
   checkpoint's vocabulary), and whether it is the instruction that was given;
 - baselines from the policy alone: ``conf_heatmap`` (mean over decisions of the mean over views
@@ -78,12 +79,13 @@ def episode_signals(models: MonitorModels, frames: Sequence[np.ndarray], z_e: Se
         return {"cos_final": float("nan"), "cos_mean": float("nan"),
                 "conf_heatmap": float("nan"), "conf_rotation": float("nan"),
                 "recognized": "", "recognized_correct": False, "frames": len(frames)}
+    from mn_models.runtime import EpisodeMirror
     z_u, top1 = models.watch(np.stack(frames))
-    ze = np.stack(z_e)
-    mean = ze.mean(0)
-    mean /= max(float(np.linalg.norm(mean)), 1e-12)
+    episode = EpisodeMirror()          # what the mirror node publishes on similarity_episode
+    for z in z_e:
+        episode.add(z)
     conf = np.asarray(confidences, dtype=float)
-    return {"cos_final": float(z_u @ ze[-1]), "cos_mean": float(z_u @ mean),
+    return {"cos_final": float(z_u @ np.asarray(z_e[-1])), "cos_mean": episode.similarity(z_u),
             "conf_heatmap": float(conf[:, 0].mean()), "conf_rotation": float(conf[:, 1].mean()),
             "recognized": top1, "recognized_correct": top1 == instruction,
             "frames": len(frames)}
@@ -136,8 +138,8 @@ def summarize(episodes: Sequence[dict]) -> dict:
 
 
 def markdown(summary: dict) -> str:
-    names = {"cos_final": "mirror cosine, last decision (the mirror node's)",
-             "cos_mean": "mirror cosine, z_e averaged over the episode",
+    names = {"cos_final": "mirror cosine, last decision (the mirror node's similarity)",
+             "cos_mean": "mirror cosine, z_e averaged over the episode (similarity_episode)",
              "conf_heatmap": "baseline: policy heatmap confidence",
              "conf_rotation": "baseline: policy rotation confidence"}
     rows = []

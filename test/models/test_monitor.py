@@ -30,7 +30,41 @@ def test_summary_rates_recognition_of_executions_by_outcome():
     assert s["auroc"]["cos_final"]["auroc"] == pytest.approx(0.75)
     assert s["auroc"]["conf_heatmap"]["auroc"] == pytest.approx(0.5)    # constant: chance
     assert s["recognized_as_given"] == {"all": 0.75, "success": 1.0, "failure": 0.5}
-    assert "| mirror cosine, last decision (the mirror node's) | 0.750 |" in M.markdown(s)
+    assert "| mirror cosine, last decision (the mirror node's similarity) | 0.750 |" in M.markdown(s)
+
+
+def test_episode_mirror_averages_unit_z_e_since_the_reset_and_refuses_bad_vectors():
+    from mn_models.runtime import EpisodeMirror
+    a, b = np.eye(4)[:2]
+    ep = EpisodeMirror()
+    assert ep.similarity(a) is None and ep.mean() is None     # no decision yet
+    ep.add(3 * a)                                             # lengths do not weigh
+    ep.add(0.5 * b)
+    assert ep.count == 2
+    np.testing.assert_allclose(ep.mean(), (a + b) / np.sqrt(2))
+    assert ep.similarity(a) == pytest.approx(1 / np.sqrt(2))
+    assert ep.similarity(2 * b) == pytest.approx(1 / np.sqrt(2))
+    for bad in (np.zeros(4), np.array([np.nan, 1, 0, 0]), np.ones(3)):
+        with pytest.raises(ValueError):
+            ep.add(bad)
+    assert ep.count == 2                                      # a refused z_e changes nothing
+    with pytest.raises(ValueError):
+        ep.similarity(np.ones(3))
+    ep.reset()
+    ep.add(b)
+    assert ep.similarity(a) == pytest.approx(0.0, abs=1e-12)   # the earlier z_e are gone
+
+
+def test_episode_signals_score_the_episode_mean_as_the_mirror_node_does():
+    class Watch:                                  # a recognizer that always sees z_u = a
+        def watch(self, frames):
+            return np.eye(4)[0], "open the top drawer"
+    a, b, c = np.eye(4)[:3]
+    sig = M.episode_signals(Watch(), [np.zeros((8, 8, 3), np.uint8)] * 3, [b, a, a],
+                            [(0.5, 0.4)] * 3, "open the top drawer")
+    assert sig["cos_final"] == pytest.approx(1.0)                       # the last z_e
+    assert sig["cos_mean"] == pytest.approx(2 / np.sqrt(5))             # (b + 2a) / |b + 2a|
+    assert sig["recognized_correct"] and sig["frames"] == 3
 
 
 @pytest.fixture(scope="module")

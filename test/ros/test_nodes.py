@@ -66,6 +66,8 @@ def graph(tiny_checkpoints, tmp_path_factory):
     c.listen(String, T.SCORES, COMMAND_QOS, "scores")
     c.listen(Float32, T.SIMILARITY, COMMAND_QOS, "similarity")
     c.listen(Bool, T.MATCH, COMMAND_QOS, "match")
+    c.listen(Float32, T.SIMILARITY_EPISODE, COMMAND_QOS, "episode")
+    c.listen(String, T.VERDICT, COMMAND_QOS, "verdict")
     for name in ("policy", "observer", "mirror"):
         c.listen(String, f"/{NS}/{name}/state", LATCHED_QOS, f"{name}_state")
     c.nodes = nodes
@@ -280,7 +282,7 @@ def test_observer_recognizes_and_mirror_compares(graph):
     # z_e from the policy, z_u from the observer -> similarity and match from the mirror
     instruct(c, INSTRUCTIONS[0])
     act_on(c, new_stamp())
-    c.spin_until(lambda: c.inbox["similarity"], 30, "mirror similarity")
+    c.spin_until(lambda: c.inbox["similarity"] and c.inbox["match"], 30, "mirror similarity")
     embs = {}
     for m in c.inbox["embedding"]:
         kind, source, z = cv.msg_to_embedding(m)
@@ -310,6 +312,24 @@ def test_observer_recognizes_and_mirror_compares(graph):
                          if abs(m.data - cos) < 1e-5 and len(c.inbox["match"]) > i), None)
         c.spin_until(lambda: answer() is not None, 10, f"mirror answer for cosine {cos}")
         assert c.inbox["match"][answer()].data is expect, (cos, expect)
+    # the episode signal: z_u against z_e averaged since the policy's last instruction. The
+    # instruction 'none' starts a new execution; the mirror shows it has it with 'unknown'
+    # (the instruction and embedding topics are not ordered with each other)
+    n = len(c.inbox["verdict"])
+    instruct(c, T.NONE)
+    c.spin_until(lambda: any(m.data == "unknown" for m in c.inbox["verdict"][n:]), 10,
+                 "the mirror's verdict for the new instruction")
+    n = len(c.inbox["episode"])
+    pub.publish(cv.embedding_to_msg(a, "z_e", "/test/policy"))
+    pub.publish(cv.embedding_to_msg(3 * b, "z_e", "/test/policy"))
+    pub.publish(cv.embedding_to_msg(a, "z_u", "/test/observer"))
+    half = float(np.sqrt(0.5))               # cosine of a with (a + b) / |a + b|
+
+    def episode():
+        return next((m.data for m in c.inbox["episode"][n:] if abs(m.data - half) < 1e-5), None)
+    c.spin_until(lambda: episode() is not None, 10, "the mirror's episode similarity")
+    assert any(abs(m.data) < 1e-5 for m in c.inbox["similarity"][-3:])   # the last z_e alone
+    instruct(c, INSTRUCTIONS[0])
     c.node.destroy_publisher(pub)
 
 
@@ -346,6 +366,7 @@ def test_topic_names_and_types(graph):
     m = pubs("mirror")
     assert m[f"/{NS}/mirror/similarity"] == ["std_msgs/msg/Float32"]
     assert m[f"/{NS}/mirror/match"] == ["std_msgs/msg/Bool"]
+    assert m[f"/{NS}/mirror/similarity_episode"] == ["std_msgs/msg/Float32"]
     # sensor-data QoS for cameras, reliable for commands
     from rclpy.qos import ReliabilityPolicy
     info = node.get_subscriptions_info_by_topic(f"/{NS}/cameras/front/image")
