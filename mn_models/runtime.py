@@ -186,10 +186,11 @@ class EpisodeMirror:
     """The mirror signal over one execution: the policy's z_e of every decision since the
     execution began (each made unit length), averaged, against the observer's z_u by cosine.
 
-    The mirror node publishes it as ``mirror/similarity_episode`` (reset by each instruction the
-    policy receives); the success monitor (`mn eval ee --monitor`, ``cos_mean``) scores rollouts
-    with it. A z_e that is not a finite non-zero vector of the running size raises ValueError
-    and leaves the mean as it was."""
+    The mirror node publishes it as ``mirror/similarity_episode`` (an execution begins with each
+    message on the instruction topic); the success monitor (`mn eval ee --monitor`,
+    ``cos_mean``) scores a rollout with the same computation, its z_u from the whole execution.
+    A z_e that is not a finite non-zero vector of the running size raises ValueError and
+    leaves the mean as it was."""
 
     def __init__(self):
         self.reset()
@@ -207,6 +208,11 @@ class EpisodeMirror:
             raise ValueError(f"z_e of size {z.size} in an episode of size {self._sum.size}")
         self._sum = z / n if self._sum is None else self._sum + z / n
         self.count += 1
+
+    @property
+    def size(self) -> int | None:
+        """The size of the z_e averaged so far (None before the first decision)."""
+        return None if self._sum is None else int(self._sum.size)
 
     def mean(self) -> np.ndarray | None:
         """The episode's mean z_e, unit length (None before the first decision)."""

@@ -6,8 +6,10 @@ their cosine similarity (``mirror/similarity``, Float32) and whether execution m
 observed action (``mirror/match``, Bool: similarity >= ``threshold``) and the verdict
 (``mirror/verdict``, String: ``match`` | ``mismatch`` | ``unknown``). Beside it, the signal over
 the whole execution (``mirror/similarity_episode``, Float32): z_u against the policy's z_e
-averaged over every decision since its last instruction (mn_models.runtime.EpisodeMirror), the
-score the study's success monitor measures (`mn eval ee --monitor`, ``cos_mean``). When either side abstains
+averaged over every decision since the last message on ``instruction`` (each one starts an
+execution, even one the policy rejects and so keeps acting on its previous instruction), the
+computation the study's success monitor scores (mn_models.runtime.EpisodeMirror; `mn eval ee
+--monitor`, ``cos_mean``). When either side abstains
 -- the observer recognized ``none`` (``observer/instruction``) or the policy was told ``none``
 (``instruction``) -- the verdict is ``unknown`` and ``mirror/match`` is False: nothing known was
 seen or done, so there is nothing to match. Raw features (u, e: checkpoints without an
@@ -53,6 +55,9 @@ class MirrorNode(ManagedNode):
         self.latest.clear()   # nothing heavy: cleanup forgets the embeddings seen
         self.episode.reset()
 
+    def stopped(self) -> None:
+        self.episode.reset()  # instructions sent while inactive are not seen: start afresh
+
     def _on_embedding(self, msg: Float32MultiArray) -> None:
         if not self.accept("embedding"):
             return
@@ -69,6 +74,8 @@ class MirrorNode(ManagedNode):
                                           "head (kind mn or probe)")
             return
         if kind == "z_e":
+            if self.episode.size not in (None, z.size):
+                self.episode.reset()       # another policy (another checkpoint): start again
             try:
                 self.episode.add(z)
             except ValueError as e:

@@ -99,13 +99,15 @@ train() {   # train <config> <run> <seed> <steps> overrides...
 # side_by_side <train args> -- <train args>: two trainings at once, one per core (each
 # `train`'s arguments); returns when both have finished, failing if either did
 side_by_side() {
-  local first=()
-  while [ "$1" != -- ]; do first+=("$1"); shift; done
+  local first=() pid rc=0
+  while [ $# -gt 0 ] && [ "$1" != -- ]; do first+=("$1"); shift; done
+  [ $# -gt 0 ] || { log "side_by_side: no '--' between the two trainings' arguments"; return 2; }
   shift
   ( train "${first[@]}" ) &
-  local pid=$!
-  train "$@"
-  wait "$pid"
+  pid=$!
+  train "$@" || rc=$?
+  wait "$pid" || rc=$?
+  return "$rc"
 }
 
 # eval_au <run> <eval folder> <dest under RESULTS> [<note>]: held-out recognition (Table 1's

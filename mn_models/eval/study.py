@@ -307,15 +307,15 @@ def _headline(summary: dict) -> tuple[list, str]:
         add("beyond the paper: the mirror cosine predicts success",
             "AUROC of the mirror node's cosine (0.5 = chance; goal 0.75)", fin, "—",
             null=0.5, scale=1.0, digits=3, seeds=mon["seeds"])
-        if "cos_mean" in mon["auroc"]:
-            add("… over the whole execution (z_e averaged over its decisions)",
-                "AUROC of the mirror node's similarity_episode (goal 0.75)",
-                [v["auroc"] for v in mon["auroc"]["cos_mean"]["per_seed"]], "—",
-                null=0.5, scale=1.0, digits=3, seeds=mon["seeds"])
         base = [v["auroc"] for v in mon["auroc"]["conf_heatmap"]["per_seed"]]
         add("… better than the policy's own confidence",
-            "AUROC mirror cosine − AUROC heatmap confidence, per seed",
+            "AUROC mirror cosine (episode's end) − AUROC heatmap confidence, per seed",
             [a - b for a, b in zip(fin, base)], "—", scale=1.0, digits=3, seeds=mon["seeds"])
+        if "cos_mean" in mon["auroc"]:
+            add("the mirror cosine over the whole execution predicts success",
+                "AUROC of the mirror node's similarity_episode (z_e averaged; goal 0.75)",
+                [v["auroc"] for v in mon["auroc"]["cos_mean"]["per_seed"]], "—",
+                null=0.5, scale=1.0, digits=3, seeds=mon["seeds"])
     if not rows:
         return rows, "_no results yet_\n"
     lines = ["| claim | measure | ours: mean ± 95 % CI (seeds) | verdict | paper |",

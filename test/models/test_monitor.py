@@ -40,7 +40,7 @@ def test_episode_mirror_averages_unit_z_e_since_the_reset_and_refuses_bad_vector
     assert ep.similarity(a) is None and ep.mean() is None     # no decision yet
     ep.add(3 * a)                                             # lengths do not weigh
     ep.add(0.5 * b)
-    assert ep.count == 2
+    assert ep.count == 2 and ep.size == 4
     np.testing.assert_allclose(ep.mean(), (a + b) / np.sqrt(2))
     assert ep.similarity(a) == pytest.approx(1 / np.sqrt(2))
     assert ep.similarity(2 * b) == pytest.approx(1 / np.sqrt(2))

@@ -319,16 +319,16 @@ def test_observer_recognizes_and_mirror_compares(graph):
     instruct(c, T.NONE)
     c.spin_until(lambda: any(m.data == "unknown" for m in c.inbox["verdict"][n:]), 10,
                  "the mirror's verdict for the new instruction")
-    n = len(c.inbox["episode"])
+    n, n_sim = len(c.inbox["episode"]), len(c.inbox["similarity"])
     pub.publish(cv.embedding_to_msg(a, "z_e", "/test/policy"))
     pub.publish(cv.embedding_to_msg(3 * b, "z_e", "/test/policy"))
-    pub.publish(cv.embedding_to_msg(a, "z_u", "/test/observer"))
-    half = float(np.sqrt(0.5))               # cosine of a with (a + b) / |a + b|
+    pub.publish(cv.embedding_to_msg(0.6 * a + 0.8 * b, "z_u", "/test/observer"))
+    # z_u against the mean (a + b) / |a + b| of the two z_e: 1.4 / sqrt(2); against the last: 0.8
 
-    def episode():
-        return next((m.data for m in c.inbox["episode"][n:] if abs(m.data - half) < 1e-5), None)
-    c.spin_until(lambda: episode() is not None, 10, "the mirror's episode similarity")
-    assert any(abs(m.data) < 1e-5 for m in c.inbox["similarity"][-3:])   # the last z_e alone
+    def seen(box, start, value):
+        return any(abs(m.data - value) < 1e-5 for m in c.inbox[box][start:])
+    c.spin_until(lambda: seen("episode", n, 1.4 / np.sqrt(2)) and seen("similarity", n_sim, 0.8),
+                 10, "the mirror's episode similarity and similarity for the new z_u")
     instruct(c, INSTRUCTIONS[0])
     c.node.destroy_publisher(pub)
 
