@@ -329,6 +329,8 @@ stage_datasize() {   # au and mn trained on the first K training episodes of eac
       -- config/train/tiny_mn.yaml "$OUT/mn_k${k}_s$s" "$s" "$STEPS" "${AU[@]}" \
         train_episodes_per_task="$k"
   for m in au mn; do
+    keep_curve "$OUT/${m}_k${k}_s$s" "$dir/train_$m.jsonl" \
+        "mn train --config config/train/tiny_$m.yaml ${COMMON[*]} steps=$STEPS seed=$s ${AU[*]} train_episodes_per_task=$k"
     eval_au "$OUT/${m}_k${k}_s$s" "$OUT/eval/au_${m}_k${k}_s$s" "$dir/recognition_$m.json" \
         "trained with train_episodes_per_task=$k"
   done
