@@ -114,7 +114,7 @@ class MirrorNode(ManagedNode):
         self.pub_match.publish(Bool(data=(not unknown) and s >= self.threshold))
         self.pub_verdict.publish(String(data="unknown" if unknown else
                                         "match" if s >= self.threshold else "mismatch"))
-        if "z_u" in self.latest and self.episode.count:
+        if self.episode.count:             # both embeddings are held here
             try:
                 self.pub_episode.publish(Float32(data=self.episode.similarity(
                     self.latest["z_u"][0])))

@@ -25,6 +25,8 @@ from typing import Sequence
 
 import numpy as np
 
+from mn_models.runtime import EpisodeMirror
+
 FRAME_RATE = 20.0          # observer frames per simulated second (RLBench's and mn collect's)
 SCORES = ("cos_final", "cos_mean", "conf_heatmap", "conf_rotation")
 
@@ -79,7 +81,6 @@ def episode_signals(models: MonitorModels, frames: Sequence[np.ndarray], z_e: Se
         return {"cos_final": float("nan"), "cos_mean": float("nan"),
                 "conf_heatmap": float("nan"), "conf_rotation": float("nan"),
                 "recognized": "", "recognized_correct": False, "frames": len(frames)}
-    from mn_models.runtime import EpisodeMirror
     z_u, top1 = models.watch(np.stack(frames))
     episode = EpisodeMirror()          # what the mirror node publishes on similarity_episode
     for z in z_e:

@@ -59,7 +59,7 @@ def test_episode_signals_score_the_episode_mean_as_the_mirror_node_does():
     class Watch:                                  # a recognizer that always sees z_u = a
         def watch(self, frames):
             return np.eye(4)[0], "open the top drawer"
-    a, b, c = np.eye(4)[:3]
+    a, b = np.eye(4)[:2]
     sig = M.episode_signals(Watch(), [np.zeros((8, 8, 3), np.uint8)] * 3, [b, a, a],
                             [(0.5, 0.4)] * 3, "open the top drawer")
     assert sig["cos_final"] == pytest.approx(1.0)                       # the last z_e
